@@ -1,0 +1,1 @@
+"""The HTTP interface: REST API v1, provider webhooks, error mapping and auth."""

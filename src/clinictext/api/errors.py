@@ -1,0 +1,104 @@
+"""Every error leaves as ``{"error": {"code", "message", ...}}`` with a sentence to act on."""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import asdict, is_dataclass
+from typing import Any
+
+from fastapi import FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import JSONResponse
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from clinictext.services.errors import ServiceError
+
+log = logging.getLogger("clinictext.api")
+
+
+def error_response(status: int, code: str, message: str, **extra: Any) -> JSONResponse:
+    body: dict[str, Any] = {"code": code, "message": message}
+    for key, value in extra.items():
+        if isinstance(value, list):
+            value = [asdict(v) if is_dataclass(v) and not isinstance(v, type) else v for v in value]
+        body[key] = value
+    return JSONResponse({"error": body}, status_code=status)
+
+
+def _field(loc: tuple[Any, ...]) -> str:
+    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
+    return ".".join(parts) or "body"
+
+
+def _describe(err: dict[str, Any]) -> str:
+    field = _field(tuple(err.get("loc", ())))
+    kind = err.get("type", "")
+    if kind == "missing":
+        return f"'{field}' is required."
+    if kind == "extra_forbidden":
+        return f"'{field}' is not a field of this request; remove it."
+    if kind == "literal_error":
+        expected = err.get("ctx", {}).get("expected", "")
+        return f"'{field}' must be one of {expected}."
+    if kind in ("string_too_long", "string_too_short"):
+        return f"'{field}' {err.get('msg', '').lower().replace('string', 'text')}."
+    return f"'{field}': {err.get('msg', 'is not valid')}."
+
+
+def install(app: FastAPI) -> None:
+    @app.exception_handler(ServiceError)
+    async def _service_error(_req: Request, exc: ServiceError) -> JSONResponse:
+        return error_response(exc.status, exc.code, exc.message, **exc.extra)
+
+    @app.exception_handler(RequestValidationError)
+    async def _validation_error(req: Request, exc: RequestValidationError) -> JSONResponse:
+        errors = list(exc.errors())
+        content_type = req.headers.get("content-type", "")
+        body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
+        if body_errors and content_type and "json" not in content_type.lower():
+            return error_response(
+                415,
+                "unsupported_media_type",
+                f"The body was sent as '{content_type.split(';')[0]}'; send JSON with the header "
+                "'Content-Type: application/json'.",
+            )
+        if any(e.get("type") == "json_invalid" for e in errors):
+            return error_response(
+                400,
+                "malformed_json",
+                "The request body is not valid JSON. Send a JSON object, e.g. "
+                '{"first_name": "Ana", "last_name": "Diaz", "phone": "(415) 555-0123"}.',
+            )
+        problems = [{"field": _field(tuple(e.get("loc", ()))), "problem": _describe(e)} for e in errors]
+        if any(e.get("type") == "model_attributes_type" for e in errors) or (
+            errors and tuple(errors[0].get("loc", ())) == ("body",)
+        ):
+            return error_response(
+                422, "invalid_request", "The request body must be a JSON object.", fields=problems
+            )
+        message = " ".join(p["problem"] for p in problems[:3])
+        return error_response(422, "invalid_request", message, fields=problems)
+
+    @app.exception_handler(StarletteHTTPException)
+    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+        codes = {
+            404: ("not_found", "There is nothing at this address. See /docs for the API."),
+            405: ("method_not_allowed", "This address does not accept that method."),
+        }
+        code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
+        if isinstance(exc.detail, dict):
+            code, message = exc.detail.get("code", code), exc.detail.get("message", message)
+        response = error_response(exc.status_code, code, message)
+        for key, value in (exc.headers or {}).items():
+            response.headers[key] = value
+        return response
+
+    @app.exception_handler(Exception)
+    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
+        log.exception("unhandled error", exc_info=exc)
+        return error_response(
+            500,
+            "internal_error",
+            "Something went wrong on our side and nothing was changed. Try again; "
+            "if it keeps happening, contact support.",
+        )

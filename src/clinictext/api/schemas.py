@@ -1,0 +1,254 @@
+"""Request and response bodies of the REST API (the contract in API.md)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from decimal import Decimal
+from typing import Annotated, Literal
+
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+
+MAX_ID = 2**63 - 1
+
+
+def _no_control(value: str) -> str:
+    if "\x00" in value:
+        raise ValueError("must not contain NUL characters")
+    return value
+
+
+NoNul = AfterValidator(_no_control)
+Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
+Name = Annotated[str, Field(strict=True, max_length=100), NoNul]
+OrgName = Annotated[str, Field(strict=True, min_length=1, max_length=200), NoNul]
+Phone = Annotated[str, Field(strict=True, max_length=40), NoNul]
+TimeZone = Annotated[str, Field(strict=True, min_length=1, max_length=64), NoNul]
+ClockTime = Annotated[str, Field(strict=True, min_length=5, max_length=5), NoNul]
+ExternalId = Annotated[str, Field(strict=True, min_length=1, max_length=64), NoNul]
+Language = Annotated[str, Field(strict=True, min_length=2, max_length=12), NoNul]
+Source = Annotated[str, Field(strict=True, min_length=1, max_length=20), NoNul]
+Evidence = Annotated[str, Field(strict=True, max_length=2000), NoNul]
+Substatus = Annotated[str, Field(strict=True, min_length=1, max_length=100), NoNul]
+Reason = Annotated[str, Field(strict=True, min_length=1, max_length=200), NoNul]
+ChannelName = Literal["lead", "clinic"]
+SendKindName = Literal["manual", "automated", "campaign"]
+
+
+class Request(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+# --- organization -----------------------------------------------------------------------
+
+
+class SendWindow(Request):
+    start: ClockTime
+    end: ClockTime
+
+
+class OrgOut(BaseModel):
+    id: int
+    name: str
+    sms_enabled: bool
+    messaging_registration: str
+    clinic_phone: str | None
+    timezone: str
+    send_window: dict[str, str]
+    manual_spend_limit_usd: Decimal | None
+    segment_price_usd: Decimal
+    url_policy: str
+
+
+class OrgPatch(Request):
+    name: OrgName | None = None
+    sms_enabled: StrictBool | None = None
+    messaging_registration: Literal["none", "pending", "approved", "rejected"] | None = None
+    clinic_phone: Phone | None = None
+    timezone: TimeZone | None = None
+    send_window: SendWindow | None = None
+    manual_spend_limit_usd: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)] | None = None
+    segment_price_usd: Annotated[Decimal, Field(ge=0, le=1, decimal_places=6)] | None = None
+    url_policy: Literal["warn", "block"] | None = None
+
+
+# --- numbers ----------------------------------------------------------------------------
+
+
+class NumberIn(Request):
+    number: Phone
+    purpose: ChannelName
+    kind: Literal["long_code", "toll_free", "short_code", "landline"] = "long_code"
+    mps: Annotated[StrictInt, Field(ge=1, le=1000)] = 1
+
+
+class NumberOut(BaseModel):
+    id: int
+    number: str
+    purpose: str
+    kind: str
+    verification: str
+    mps: int
+    created_at: datetime
+    verified_at: datetime | None
+
+
+# --- patients ---------------------------------------------------------------------------
+
+
+class PatientIn(Request):
+    first_name: Name
+    last_name: Name
+    phone: Phone | None = None
+    timezone: TimeZone | None = None
+    external_id: ExternalId | None = None
+    language: Language = "en"
+
+
+class PatientPatch(Request):
+    first_name: Name | None = None
+    last_name: Name | None = None
+    phone: Phone | None = None
+    timezone: TimeZone | None = None
+    external_id: ExternalId | None = None
+    language: Language | None = None
+
+
+class PatientOut(BaseModel):
+    id: int
+    first_name: str
+    last_name: str
+    phone: str | None
+    phone_status: str
+    phone_reason: str
+    timezone: str | None
+    language: str
+    external_id: str | None
+    unknown_sender: bool
+    created_at: datetime
+    updated_at: datetime
+
+
+class ConsentIn(Request):
+    action: Literal["opt_in", "opt_out"]
+    level: Literal["informational", "marketing"] | None = None
+    source: Source | None = None
+    evidence: Evidence = ""
+
+
+class ConsentEventOut(BaseModel):
+    id: int
+    action: str
+    level: str | None
+    source: str
+    evidence: str
+    recorded_by: str
+    phone: str
+    at: datetime
+
+
+class ConsentOut(BaseModel):
+    state: str
+    level: str | None
+    since: datetime | None
+    source: str | None
+    locked_by_patient: bool
+    history: list[ConsentEventOut]
+
+
+class LeadIn(Request):
+    stage: Literal["open", "in_progress", "closed_won", "closed_lost"]
+    substatus: Substatus | None = None
+    reason: Reason | None = None
+
+
+class LeadChangeOut(BaseModel):
+    from_stage: str | None
+    stage: str
+    substatus: str | None
+    reason: str | None
+    actor: str
+    at: datetime
+
+
+class LeadOut(BaseModel):
+    stage: str | None
+    substatus: str | None
+    reason: str | None
+    active: bool
+    history: list[LeadChangeOut]
+
+
+class CheckOut(BaseModel):
+    id: str
+    ok: bool
+    detail: str
+    fix: str | None
+
+
+class CanTextOut(BaseModel):
+    can_text: bool
+    channel: str
+    kind: str
+    checks: list[CheckOut]
+
+
+# --- messages ---------------------------------------------------------------------------
+
+
+class MessageIn(Request):
+    patient_id: Id
+    channel: ChannelName
+    body: Annotated[str, Field(strict=True)]
+
+
+class HistoryOut(BaseModel):
+    status: str
+    at: datetime
+    error_code: str | None = None
+    detail: str | None = None
+
+
+class DiagnosisOut(BaseModel):
+    summary: str
+    fix: str
+
+
+class MessageOut(BaseModel):
+    id: int
+    patient_id: int
+    direction: str
+    kind: str
+    channel: str
+    body: str
+    status: str
+    label: str
+    error_code: str | None
+    error_message: str | None
+    encoding: str
+    segments: int
+    to: str
+    from_: str | None = Field(serialization_alias="from")
+    provider_id: str | None
+    created_at: datetime
+    history: list[HistoryOut]
+    diagnosis: DiagnosisOut | None
+
+
+class CommlogOut(BaseModel):
+    id: int
+    patient_id: int
+    message_id: int
+    direction: str
+    kind: str
+    at: datetime
+    deletable: bool
+
+
+class AuditOut(BaseModel):
+    id: int
+    actor: str
+    action: str
+    entity: str
+    entity_id: int | None
+    data: dict[str, object]
+    at: datetime

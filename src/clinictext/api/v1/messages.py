@@ -1,0 +1,102 @@
+from __future__ import annotations
+
+from typing import Annotated, Literal
+
+from fastapi import APIRouter, Path, Query, Response
+from sqlalchemy.orm import Session
+
+from clinictext.api.deps import CallerDep, SessionDep
+from clinictext.api.schemas import MAX_ID, DiagnosisOut, HistoryOut, MessageIn, MessageOut
+from clinictext.domain.checklist import Channel
+from clinictext.domain.diagnosis import MessageFacts, diagnose
+from clinictext.domain.statuses import Status, label
+from clinictext.services import messages, sending
+from clinictext.store.models import Message
+
+router = APIRouter(tags=["messages"])
+
+StatusName = Literal[
+    "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed", "canceled",
+    "received",
+]
+
+
+def message_out(session: Session, m: Message) -> MessageOut:
+    status = Status(m.status)
+    diagnosis = diagnose(
+        MessageFacts(
+            status=status,
+            direction=m.direction,
+            error_code=m.error_code,
+            error_message=m.error_message,
+            due_at=m.due_at,
+        )
+    )
+    return MessageOut(
+        id=m.id,
+        patient_id=m.patient_id,
+        direction=m.direction,
+        kind=m.kind,
+        channel=m.channel,
+        body=m.body,
+        status=status.value,
+        label=label(status).value,
+        error_code=m.error_code,
+        error_message=m.error_message,
+        encoding=m.encoding,
+        segments=m.segments,
+        to=m.to_phone,
+        from_=m.from_phone,
+        provider_id=m.provider_id,
+        created_at=m.created_at,
+        history=[
+            HistoryOut(status=e.status, at=e.at, error_code=e.error_code, detail=e.detail)
+            for e in messages.history(session, m)
+        ],
+        diagnosis=DiagnosisOut(summary=diagnosis.summary, fix=diagnosis.fix) if diagnosis else None,
+    )
+
+
+@router.post(
+    "/messages",
+    response_model=MessageOut,
+    response_model_by_alias=True,
+    status_code=202,
+    responses={422: {"description": "cannot_text: every check, and nothing was written"}},
+)
+def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> MessageOut:
+    """Send a staff text: runs the checklist, then queues it (202) or refuses it (422)."""
+    message = sending.send(
+        session, caller.org_id, body.patient_id, Channel(body.channel), body.body,
+        actor=caller.actor,
+    )
+    return message_out(session, message)
+
+
+@router.get("/messages/{message_id}", response_model=MessageOut, response_model_by_alias=True)
+def get_message(
+    caller: CallerDep, session: SessionDep, message_id: int = Path(ge=1, le=MAX_ID)
+) -> MessageOut:
+    """A message with its status history and, unless delivered, why and what to do."""
+    return message_out(session, messages.get_message(session, caller.org_id, message_id))
+
+
+@router.get("/messages", response_model=list[MessageOut], response_model_by_alias=True)
+def list_messages(
+    caller: CallerDep,
+    session: SessionDep,
+    response: Response,
+    patient_id: Annotated[int | None, Query(ge=1, le=MAX_ID)] = None,
+    status: StatusName | None = None,
+    direction: Literal["outbound", "inbound"] | None = None,
+    limit: Annotated[int, Query(ge=1, le=200)] = 50,
+    cursor: Annotated[str | None, Query(max_length=20)] = None,
+) -> list[MessageOut]:
+    """Newest first; ``X-Next-Cursor`` carries the cursor of the next page, if any."""
+    page = messages.list_messages(
+        session, caller.org_id, patient_id=patient_id, status=status, direction=direction,
+        limit=limit, cursor=cursor,
+    )
+    if page.next_cursor:
+        response.headers["X-Next-Cursor"] = page.next_cursor
+    return [message_out(session, m) for m in page.items]

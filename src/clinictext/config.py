@@ -1,0 +1,36 @@
+"""Settings, read from environment variables prefixed ``CLINICTEXT_``."""
+
+from __future__ import annotations
+
+from functools import lru_cache
+from typing import Literal
+
+from pydantic import Field
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class Settings(BaseSettings):
+    """Every setting clinictext reads; each maps to ``CLINICTEXT_<NAME>``."""
+
+    model_config = SettingsConfigDict(env_prefix="CLINICTEXT_", env_file=None, extra="ignore")
+
+    database_url: str = Field(
+        default="sqlite:///clinictext.db",
+        description="SQLAlchemy URL: a SQLite file, or postgresql+psycopg://user:pass@host/db.",
+    )
+    provider: Literal["simulator", "twilio"] = "simulator"
+    public_url: str = Field(
+        default="http://127.0.0.1:8000",
+        description="The address the SMS provider uses to reach this server (webhook signatures).",
+    )
+    twilio_account_sid: str = ""
+    twilio_auth_token: str = ""
+    twilio_api_base_url: str = "https://api.twilio.com"
+    default_country: str = Field(default="US", description="Region for numbers without +country.")
+    log_level: str = "INFO"
+
+
+@lru_cache(maxsize=1)
+def get_settings() -> Settings:
+    """The process-wide settings (read once)."""
+    return Settings()

@@ -1,0 +1,119 @@
+"""Consent: the current state of a phone number, derived from its append-only ledger.
+
+The ledger is per organization and phone number, so an opt-out covers every sender
+number of the organization. Only the patient can undo an opt-out they made themselves
+(a STOP keyword, or a STOP the carrier reports): staff cannot opt them back in.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime
+from enum import StrEnum
+
+
+class ConsentAction(StrEnum):
+    OPT_IN = "opt_in"
+    OPT_OUT = "opt_out"
+
+
+class ConsentLevel(StrEnum):
+    INFORMATIONAL = "informational"
+    MARKETING = "marketing"
+
+
+class ConsentState(StrEnum):
+    NONE = "none"
+    OPTED_IN = "opted_in"
+    OPTED_OUT = "opted_out"
+
+
+class OptInSource(StrEnum):
+    WEB_FORM = "web_form"
+    PAPER_FORM = "paper_form"
+    VERBAL = "verbal"
+    IMPORT = "import"
+    API = "api"
+    KEYWORD = "keyword"  # the patient texted START/UNSTOP/YES: recorded by inbound processing
+
+
+class OptOutSource(StrEnum):
+    KEYWORD = "keyword"
+    STAFF = "staff"
+    CAMPAIGN = "campaign"
+    CARRIER = "carrier"
+    FREE_TEXT = "free_text"
+
+
+# Opt-outs the patient made at their own phone: only the patient can reverse them.
+PATIENT_HELD_OPT_OUTS = frozenset({OptOutSource.KEYWORD, OptOutSource.CARRIER})
+# Opt-in sources staff may record; `keyword` is reserved for the patient's own text.
+STAFF_OPT_IN_SOURCES = frozenset(OptInSource) - {OptInSource.KEYWORD}
+
+_LEVEL_RANK = {ConsentLevel.INFORMATIONAL: 1, ConsentLevel.MARKETING: 2}
+
+
+@dataclass(frozen=True)
+class ConsentEvent:
+    action: ConsentAction
+    source: str
+    at: datetime
+    level: ConsentLevel | None = None  # opt-ins only
+
+
+@dataclass(frozen=True)
+class Consent:
+    state: ConsentState
+    level: ConsentLevel | None  # the highest level granted since the last opt-out
+    since: datetime | None
+    source: str | None  # the source of the event that set the state
+
+    @property
+    def locked_by_patient(self) -> bool:
+        """True when only the patient's own START can lift this opt-out."""
+        return self.state is ConsentState.OPTED_OUT and self.source in PATIENT_HELD_OPT_OUTS
+
+    def allows(self, level: ConsentLevel) -> bool:
+        """Whether texts that need ``level`` consent may go to this number."""
+        if self.state is not ConsentState.OPTED_IN or self.level is None:
+            return False
+        return _LEVEL_RANK[self.level] >= _LEVEL_RANK[level]
+
+
+NO_CONSENT = Consent(ConsentState.NONE, None, None, None)
+
+
+def derive(events: Iterable[ConsentEvent]) -> Consent:
+    """Fold the ledger (oldest first) into the current consent."""
+    current = NO_CONSENT
+    for event in events:
+        if event.action is ConsentAction.OPT_OUT:
+            current = Consent(ConsentState.OPTED_OUT, None, event.at, event.source)
+            continue
+        level = event.level or ConsentLevel.INFORMATIONAL
+        if current.state is ConsentState.OPTED_IN and current.level is not None:
+            if _LEVEL_RANK[current.level] >= _LEVEL_RANK[level]:
+                continue  # a lower or equal opt-in adds nothing
+            current = Consent(ConsentState.OPTED_IN, level, current.since, event.source)
+        else:
+            current = Consent(ConsentState.OPTED_IN, level, event.at, event.source)
+    return current
+
+
+class ConsentRefused(ValueError):
+    """A consent change that must not be recorded; ``str(err)`` says why and what to do."""
+
+
+def check_staff_opt_in(current: Consent, source: str) -> None:
+    """Raise ``ConsentRefused`` when staff may not record this opt-in."""
+    if source not in STAFF_OPT_IN_SOURCES:
+        raise ConsentRefused(
+            f"An opt-in with source '{source}' can only come from the patient's own text message."
+        )
+    if current.locked_by_patient:
+        how = "replied STOP" if current.source == OptOutSource.KEYWORD else "blocked texts at the carrier"
+        raise ConsentRefused(
+            f"The patient {how}, so only the patient can opt back in: "
+            "ask them to text START to the clinic's number."
+        )

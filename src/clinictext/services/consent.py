@@ -1,0 +1,133 @@
+"""Recording consent and reading a patient's current consent from the ledger."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.consent import (
+    NO_CONSENT,
+    Consent,
+    ConsentAction,
+    ConsentEvent,
+    ConsentLevel,
+    ConsentRefused,
+    OptInSource,
+    OptOutSource,
+    check_staff_opt_in,
+    derive,
+)
+from clinictext.services import audit
+from clinictext.services.clock import utcnow
+from clinictext.services.errors import Conflict, Invalid
+from clinictext.services.patients import get_patient
+from clinictext.store.models import ConsentEventRow
+
+
+def ledger(session: Session, org_id: int, phone: str) -> list[ConsentEventRow]:
+    """The ledger of one phone number in one organization, oldest first."""
+    q = (
+        select(ConsentEventRow)
+        .where(ConsentEventRow.organization_id == org_id, ConsentEventRow.phone == phone)
+        .order_by(ConsentEventRow.id)
+    )
+    return list(session.scalars(q))
+
+
+def to_event(row: ConsentEventRow) -> ConsentEvent:
+    return ConsentEvent(
+        action=ConsentAction(row.action),
+        source=row.source,
+        at=row.at,
+        level=ConsentLevel(row.level) if row.level else None,
+    )
+
+
+def current(session: Session, org_id: int, phone: str | None) -> Consent:
+    if phone is None:
+        return NO_CONSENT
+    return derive(to_event(r) for r in ledger(session, org_id, phone))
+
+
+@dataclass(frozen=True)
+class ConsentView:
+    consent: Consent
+    history: list[ConsentEventRow]
+
+
+def view(session: Session, org_id: int, patient_id: int) -> ConsentView:
+    patient = get_patient(session, org_id, patient_id)
+    if patient.phone is None:
+        return ConsentView(NO_CONSENT, [])
+    rows = ledger(session, org_id, patient.phone)
+    return ConsentView(derive(to_event(r) for r in rows), rows)
+
+
+def record(
+    session: Session,
+    org_id: int,
+    patient_id: int,
+    *,
+    action: ConsentAction,
+    source: str,
+    actor: str,
+    level: ConsentLevel | None = None,
+    evidence: str = "",
+    by_patient: bool = False,
+) -> ConsentView:
+    """Append a consent event for the patient's phone.
+
+    ``by_patient`` marks events that come from the patient's own text (keywords); only
+    those may use the ``keyword`` opt-in source and lift a patient-held opt-out.
+    """
+    patient = get_patient(session, org_id, patient_id)
+    if patient.phone is None:
+        raise Conflict(
+            "The patient has no phone number, and consent is recorded per phone number: "
+            "add the patient's wireless phone first.",
+            code="no_phone",
+        )
+    if action is ConsentAction.OPT_IN:
+        if source not in {s.value for s in OptInSource}:
+            raise Invalid(
+                f"'{source}' is not an opt-in source; use one of: "
+                + ", ".join(s.value for s in OptInSource if s is not OptInSource.KEYWORD)
+                + ".",
+                code="invalid_source",
+            )
+        level = level or ConsentLevel.INFORMATIONAL
+        if not by_patient:
+            try:
+                check_staff_opt_in(current(session, org_id, patient.phone), source)
+            except ConsentRefused as err:
+                raise Conflict(str(err), code="opt_in_refused") from None
+    else:
+        if source not in {s.value for s in OptOutSource}:
+            raise Invalid(
+                f"'{source}' is not an opt-out source; use one of: "
+                + ", ".join(s.value for s in OptOutSource) + ".",
+                code="invalid_source",
+            )
+        level = None
+    now = utcnow()
+    row = ConsentEventRow(
+        organization_id=org_id,
+        patient_id=patient.id,
+        phone=patient.phone,
+        action=action.value,
+        level=level.value if level else None,
+        source=source,
+        evidence=evidence,
+        recorded_by=actor,
+        at=now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, org_id, actor, f"consent.{action.value}", "patient", patient.id,
+        {"source": source, "level": row.level, "consent_event_id": row.id},
+        at=now,
+    )
+    return view(session, org_id, patient_id)

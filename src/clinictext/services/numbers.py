@@ -1,0 +1,71 @@
+"""Sender numbers: the numbers an organization texts from."""
+
+from __future__ import annotations
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.checklist import Channel, Verification
+from clinictext.domain.phones import PhoneError, normalize_e164
+from clinictext.services import audit
+from clinictext.services.clock import utcnow
+from clinictext.services.errors import Conflict, Invalid, NotFound
+from clinictext.services.orgs import get_org
+from clinictext.store.models import SenderNumber
+
+# Landline and toll-free numbers need the provider's confirmation before they can text.
+NEEDS_CONFIRMATION = frozenset({"landline", "toll_free"})
+KINDS = ("long_code", "toll_free", "short_code", "landline")
+
+
+def add_number(
+    session: Session, org_id: int, number: str, purpose: Channel, kind: str, mps: int, actor: str
+) -> SenderNumber:
+    org = get_org(session, org_id)
+    if kind == "short_code":
+        digits = number.strip()
+        if not (digits.isdigit() and 5 <= len(digits) <= 6):
+            raise Invalid("A short code is 5 or 6 digits, e.g. 898211.", code="invalid_number")
+        e164 = digits
+    else:
+        try:
+            e164 = normalize_e164(number, org.country)
+        except PhoneError as err:
+            raise Invalid(str(err), code="invalid_number") from None
+    if session.scalar(select(SenderNumber.id).where(SenderNumber.number == e164)) is not None:
+        raise Conflict(
+            f"{e164} is already registered as a sender number.", code="number_already_registered"
+        )
+    now = utcnow()
+    pending = kind in NEEDS_CONFIRMATION
+    row = SenderNumber(
+        organization_id=org_id,
+        number=e164,
+        purpose=purpose.value,
+        kind=kind,
+        verification=(Verification.PENDING if pending else Verification.VERIFIED).value,
+        mps=mps,
+        created_at=now,
+        verified_at=None if pending else now,
+    )
+    session.add(row)
+    session.flush()
+    audit.record(
+        session, org_id, actor, "number.added", "sender_number", row.id,
+        {"number": e164, "purpose": purpose.value, "kind": kind},
+    )
+    return row
+
+
+def list_numbers(session: Session, org_id: int, purpose: Channel | None = None) -> list[SenderNumber]:
+    q = select(SenderNumber).where(SenderNumber.organization_id == org_id)
+    if purpose is not None:
+        q = q.where(SenderNumber.purpose == purpose.value)
+    return list(session.scalars(q.order_by(SenderNumber.id)))
+
+
+def get_number(session: Session, org_id: int, number_id: int) -> SenderNumber:
+    row = session.get(SenderNumber, number_id)
+    if row is None or row.organization_id != org_id:
+        raise NotFound(f"There is no sender number {number_id}.", code="number_not_found")
+    return row

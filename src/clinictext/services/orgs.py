@@ -1,0 +1,152 @@
+"""Organizations, their settings, and the API keys that act for them."""
+
+from __future__ import annotations
+
+import hashlib
+import secrets
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.checklist import Registration
+from clinictext.domain.phones import PhoneError, normalize_e164
+from clinictext.services import audit
+from clinictext.services.clock import utcnow
+from clinictext.services.errors import Invalid, NotFound
+from clinictext.store.models import ApiKey, Organization
+
+KEY_PREFIX = "ct_"
+
+
+def validate_timezone(name: str) -> str:
+    try:
+        ZoneInfo(name)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise Invalid(
+            f"'{name}' is not a time zone. Use an IANA name such as America/New_York.",
+            code="invalid_timezone",
+        ) from None
+    return name
+
+
+def validate_clock_time(value: str, field: str) -> str:
+    try:
+        hours, minutes = (int(p) for p in value.split(":"))
+        ok = len(value) == 5 and 0 <= hours < 24 and 0 <= minutes < 60
+    except ValueError:
+        ok = False
+    if not ok:
+        raise Invalid(f"{field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time")
+    return value
+
+
+def create_org(
+    session: Session, name: str, *, timezone: str = "America/New_York", actor: str = "cli"
+) -> Organization:
+    name = name.strip()
+    if not name:
+        raise Invalid("The organization needs a name.", code="invalid_name")
+    org = Organization(
+        name=name,
+        timezone=validate_timezone(timezone),
+        sms_enabled=False,
+        messaging_registration=Registration.NONE.value,
+        country="US",
+        send_window_start="08:00",
+        send_window_end="21:00",
+        segment_price_micros=7900,
+        url_policy="warn",
+        created_at=utcnow(),
+    )
+    session.add(org)
+    session.flush()
+    audit.record(session, org.id, actor, "org.created", "organization", org.id, {"name": name})
+    return org
+
+
+def get_org(session: Session, org_id: int) -> Organization:
+    org = session.get(Organization, org_id)
+    if org is None:
+        raise NotFound(f"There is no organization {org_id}.", code="org_not_found")
+    return org
+
+
+def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: str) -> Organization:
+    """Apply validated changes; the audit event records old and new values."""
+    org = get_org(session, org_id)
+    if "timezone" in changes:
+        validate_timezone(changes["timezone"])
+    if changes.get("clinic_phone") is not None:
+        try:
+            changes["clinic_phone"] = normalize_e164(changes["clinic_phone"], org.country)
+        except PhoneError as err:
+            raise Invalid(f"Clinic phone: {err}", code="invalid_phone") from None
+    window = changes.pop("send_window", None)
+    if window is not None:
+        start = validate_clock_time(window["start"], "send_window.start")
+        end = validate_clock_time(window["end"], "send_window.end")
+        if start >= end:
+            raise Invalid(
+                "The send window must start before it ends, e.g. 08:00 to 21:00.",
+                code="invalid_send_window",
+            )
+        changes["send_window_start"], changes["send_window_end"] = start, end
+    before = {}
+    for field, value in changes.items():
+        before[field] = getattr(org, field)
+        setattr(org, field, value)
+    changed = {k: {"from": before[k], "to": v} for k, v in changes.items() if before[k] != v}
+    if changed:
+        audit.record(session, org.id, actor, "org.updated", "organization", org.id, changed)
+    return org
+
+
+@dataclass(frozen=True)
+class NewApiKey:
+    id: int
+    key: str  # shown once; only its hash is stored
+
+
+def hash_key(key: str) -> str:
+    # API keys are 256-bit random values, so a fast hash is enough: no dictionary to attack.
+    return hashlib.sha256(key.encode()).hexdigest()
+
+
+def create_api_key(
+    session: Session, org_id: int, *, name: str = "default", actor: str = "cli",
+    key: str | None = None,
+) -> NewApiKey:
+    get_org(session, org_id)
+    key = key or KEY_PREFIX + secrets.token_urlsafe(32)
+    row = ApiKey(
+        organization_id=org_id,
+        name=name,
+        prefix=key[:10],
+        key_hash=hash_key(key),
+        created_at=utcnow(),
+    )
+    session.add(row)
+    session.flush()
+    audit.record(session, org_id, actor, "apikey.created", "api_key", row.id, {"name": name})
+    return NewApiKey(row.id, key)
+
+
+def authenticate(session: Session, key: str) -> ApiKey | None:
+    """The live key matching ``key``, or None."""
+    row = session.scalar(select(ApiKey).where(ApiKey.key_hash == hash_key(key)))
+    if row is None or row.revoked_at is not None:
+        return None
+    return row
+
+
+def revoke_api_key(session: Session, org_id: int, key_id: int, actor: str, now: datetime) -> None:
+    row = session.get(ApiKey, key_id)
+    if row is None or row.organization_id != org_id:
+        raise NotFound(f"There is no API key {key_id}.", code="api_key_not_found")
+    if row.revoked_at is None:
+        row.revoked_at = now
+        audit.record(session, org_id, actor, "apikey.revoked", "api_key", key_id)

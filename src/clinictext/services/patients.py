@@ -1,0 +1,187 @@
+"""Patients: who the clinic texts, with their wireless phone read and flagged."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import func, or_, select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.phones import ParsedPhone, PhoneError, PhoneStatus, parse_phone
+from clinictext.services import audit
+from clinictext.services.clock import utcnow
+from clinictext.services.errors import Conflict, Invalid, NotFound
+from clinictext.services.orgs import get_org, validate_timezone
+from clinictext.store.models import Patient
+
+EDITABLE = ("first_name", "last_name", "phone", "timezone", "external_id", "language")
+
+
+def read_phone(raw: str | None, region: str) -> ParsedPhone | None:
+    """Parse a patient's phone for storage; None when there is no phone."""
+    if raw is None or not raw.strip():
+        return None
+    try:
+        return parse_phone(raw, region)
+    except PhoneError as err:
+        raise Invalid(str(err), code="invalid_phone", field="phone") from None
+
+
+def _apply_phone(patient: Patient, parsed: ParsedPhone | None) -> None:
+    if parsed is None:
+        patient.phone, patient.phone_status, patient.phone_reason = None, PhoneStatus.MISSING, ""
+    else:
+        patient.phone, patient.phone_status = parsed.e164, parsed.status.value
+        patient.phone_reason = parsed.reason
+
+
+def _check_names(first: str, last: str) -> None:
+    if not first.strip() and not last.strip():
+        raise Invalid("A patient needs a first or last name.", code="invalid_name")
+
+
+def _check_external_id(session: Session, org_id: int, external_id: str | None, own: int | None) -> None:
+    if external_id is None:
+        return
+    other = session.scalar(
+        select(Patient.id).where(
+            Patient.organization_id == org_id, Patient.external_id == external_id
+        )
+    )
+    if other is not None and other != own:
+        raise Conflict(
+            f"Patient {other} already has external id '{external_id}'.",
+            code="external_id_taken",
+            patient_id=other,
+        )
+
+
+def create_patient(
+    session: Session,
+    org_id: int,
+    *,
+    first_name: str,
+    last_name: str,
+    phone: str | None,
+    actor: str,
+    timezone: str | None = None,
+    external_id: str | None = None,
+    language: str = "en",
+    unknown_sender: bool = False,
+) -> Patient:
+    org = get_org(session, org_id)
+    _check_names(first_name, last_name)
+    if timezone is not None:
+        validate_timezone(timezone)
+    parsed = read_phone(phone, org.country)
+    _check_external_id(session, org_id, external_id, None)
+    now = utcnow()
+    patient = Patient(
+        organization_id=org_id,
+        first_name=first_name.strip(),
+        last_name=last_name.strip(),
+        timezone=timezone,
+        external_id=external_id,
+        language=language,
+        unknown_sender=unknown_sender,
+        created_at=now,
+        updated_at=now,
+    )
+    _apply_phone(patient, parsed)
+    session.add(patient)
+    session.flush()
+    audit.record(session, org_id, actor, "patient.created", "patient", patient.id)
+    return patient
+
+
+def get_patient(session: Session, org_id: int, patient_id: int) -> Patient:
+    patient = session.get(Patient, patient_id)
+    if patient is None or patient.organization_id != org_id:
+        raise NotFound(f"There is no patient {patient_id}.", code="patient_not_found")
+    return patient
+
+
+def update_patient(
+    session: Session, org_id: int, patient_id: int, changes: dict[str, Any], actor: str
+) -> Patient:
+    patient = get_patient(session, org_id, patient_id)
+    org = get_org(session, org_id)
+    unknown = set(changes) - set(EDITABLE)
+    if unknown:
+        raise Invalid(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
+    first = changes.get("first_name", patient.first_name)
+    last = changes.get("last_name", patient.last_name)
+    _check_names(first or "", last or "")
+    if changes.get("timezone") is not None:
+        validate_timezone(changes["timezone"])
+    if "external_id" in changes:
+        _check_external_id(session, org_id, changes["external_id"], patient.id)
+    changed: list[str] = []
+    if "phone" in changes:
+        parsed = read_phone(changes.pop("phone"), org.country)
+        new_phone = parsed.e164 if parsed else None
+        if new_phone != patient.phone or (parsed and parsed.status.value != patient.phone_status):
+            _apply_phone(patient, parsed)
+            changed.append("phone")
+    for field, value in changes.items():
+        if isinstance(value, str) and field in ("first_name", "last_name"):
+            value = value.strip()
+        if getattr(patient, field) != value:
+            setattr(patient, field, value)
+            changed.append(field)
+    if changed:
+        patient.updated_at = utcnow()
+        audit.record(
+            session, org_id, actor, "patient.updated", "patient", patient.id, {"fields": changed}
+        )
+    return patient
+
+
+@dataclass(frozen=True)
+class Page:
+    items: list[Any]
+    next_cursor: str | None
+
+
+def parse_cursor(cursor: str | None) -> int | None:
+    if cursor is None or cursor == "":
+        return None
+    if not cursor.isdigit() or len(cursor) > 18:
+        raise Invalid(
+            "The cursor is not one this API returned; start again without a cursor.",
+            code="invalid_cursor",
+        )
+    return int(cursor)
+
+
+def list_patients(
+    session: Session,
+    org_id: int,
+    *,
+    phone: str | None = None,
+    q: str | None = None,
+    unknown_sender: bool | None = None,
+    limit: int = 50,
+    cursor: str | None = None,
+) -> Page:
+    org = get_org(session, org_id)
+    query = select(Patient).where(Patient.organization_id == org_id)
+    if phone:
+        parsed = read_phone(phone, org.country)
+        query = query.where(Patient.phone == (parsed.e164 if parsed else None))
+    if q:
+        escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        full = func.lower(Patient.first_name + " " + Patient.last_name)
+        query = query.where(
+            or_(full.like(f"%{escaped}%", escape="\\"), Patient.external_id == q.strip())
+        )
+    if unknown_sender is not None:
+        query = query.where(Patient.unknown_sender.is_(unknown_sender))
+    after = parse_cursor(cursor)
+    if after is not None:
+        query = query.where(Patient.id > after)
+    rows = list(session.scalars(query.order_by(Patient.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, str(rows[-1].id) if more else None)

@@ -1,0 +1,110 @@
+"""Sending a text: run the checklist, then queue the message, its history and its commlog."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.checklist import Channel, SendKind
+from clinictext.domain.content import BodyRefused, check_body
+from clinictext.domain.segments import count_segments
+from clinictext.domain.statuses import Status
+from clinictext.services import audit
+from clinictext.services.clock import utcnow
+from clinictext.services.eligibility import evaluate_patient
+from clinictext.services.errors import CannotText, Invalid
+from clinictext.store.models import Commlog, Message, MessageEvent, SenderNumber
+
+# Conversations go before bulk texts of the same sender number.
+LANE_CONVERSATION = 0
+LANE_BULK = 1
+
+
+def message_kind(channel: Channel, send_kind: SendKind) -> str:
+    """The stored message kind: staff texts are 'lead' or 'manual' by channel."""
+    if send_kind is SendKind.MANUAL:
+        return "lead" if channel is Channel.LEAD else "manual"
+    return send_kind.value
+
+
+def send(
+    session: Session,
+    org_id: int,
+    patient_id: int,
+    channel: Channel,
+    body: str,
+    *,
+    actor: str,
+    send_kind: SendKind = SendKind.MANUAL,
+    now: datetime | None = None,
+) -> Message:
+    """Queue one outbound text, or raise ``CannotText`` with every check and write nothing."""
+    now = now or utcnow()
+    try:
+        body = check_body(body)
+    except BodyRefused as err:
+        raise Invalid(str(err), code="invalid_body", field="body") from None
+    info = count_segments(body)
+    verdict = evaluate_patient(
+        session, org_id, patient_id, channel, send_kind, now=now, segments=info.segments
+    )
+    if not verdict.ok:
+        failed = [c.id for c in verdict.checks if not c.ok]
+        raise CannotText(
+            "This patient cannot be texted right now: "
+            + "; ".join(c.detail for c in verdict.checks if not c.ok),
+            checks=verdict.checks,
+            failed=failed,
+        )
+    sender = verdict.sender
+    assert sender is not None  # the sender_number check passed
+    sender_id = session.scalar(select(SenderNumber.id).where(SenderNumber.number == sender.number))
+    kind = message_kind(channel, send_kind)
+    patient, org = verdict.patient, verdict.organization
+    message = Message(
+        organization_id=org_id,
+        patient_id=patient.id,
+        sender_number_id=sender_id,
+        direction="outbound",
+        kind=kind,
+        channel=channel.value,
+        lane=LANE_CONVERSATION if send_kind is SendKind.MANUAL else LANE_BULK,
+        body=body,
+        encoding=info.encoding,
+        segments=info.segments,
+        cost_micros=info.segments * org.segment_price_micros,
+        to_phone=patient.phone,
+        from_phone=sender.number,
+        status=Status.QUEUED.value,
+        due_at=now,
+        attempts=0,
+        created_by=actor,
+        created_at=now,
+        updated_at=now,
+    )
+    session.add(message)
+    session.flush()
+    session.add(
+        MessageEvent(
+            organization_id=org_id, message_id=message.id, status=Status.QUEUED.value, at=now
+        )
+    )
+    session.add(
+        Commlog(
+            organization_id=org_id,
+            patient_id=patient.id,
+            message_id=message.id,
+            direction="outbound",
+            kind=kind,
+            at=now,
+        )
+    )
+    audit.record(
+        session, org_id, actor, "message.queued", "message", message.id,
+        {"patient_id": patient.id, "channel": channel.value, "kind": kind},
+        at=now,
+    )
+    session.flush()
+    return message

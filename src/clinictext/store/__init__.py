@@ -1,0 +1,1 @@
+"""Storage: SQLAlchemy tables, the engine, the queries services need, and migrations."""

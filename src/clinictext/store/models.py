@@ -1,0 +1,301 @@
+"""The tables. Every row belongs to exactly one organization and carries its id."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    BigInteger,
+    Boolean,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from clinictext.store.types import BigId, UTCDateTime
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "ck": "ck_%(table_name)s_%(constraint_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+# Statuses the dispatcher picks up: the outbox index covers only these rows.
+OUTBOX_WHERE = text("status IN ('queued', 'scheduled')")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+
+
+def _org_fk() -> Mapped[int]:
+    return mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), nullable=False
+    )
+
+
+class Organization(Base):
+    __tablename__ = "organizations"
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    name: Mapped[str] = mapped_column(String(200))
+    sms_enabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    messaging_registration: Mapped[str] = mapped_column(String(20), default="none")
+    timezone: Mapped[str] = mapped_column(String(64), default="America/New_York")
+    country: Mapped[str] = mapped_column(String(2), default="US")
+    clinic_phone: Mapped[str | None] = mapped_column(String(20))
+    send_window_start: Mapped[str] = mapped_column(String(5), default="08:00")
+    send_window_end: Mapped[str] = mapped_column(String(5), default="21:00")
+    # Money in integer units: cents for the limit, millionths of a dollar for prices.
+    manual_spend_limit_cents: Mapped[int | None] = mapped_column(Integer)
+    segment_price_micros: Mapped[int] = mapped_column(Integer, default=7900)
+    url_policy: Mapped[str] = mapped_column(String(10), default="warn")
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Location(Base):
+    __tablename__ = "locations"
+    __table_args__ = (Index("ix_locations_org", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class SenderNumber(Base):
+    __tablename__ = "sender_numbers"
+    __table_args__ = (
+        # A number routes inbound texts to one organization, so it is unique everywhere.
+        UniqueConstraint("number", name="uq_sender_numbers_number"),
+        Index("ix_sender_numbers_org_purpose", "organization_id", "purpose"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    location_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("locations.id", ondelete="SET NULL")
+    )
+    number: Mapped[str] = mapped_column(String(20))
+    purpose: Mapped[str] = mapped_column(String(10))
+    kind: Mapped[str] = mapped_column(String(12))
+    verification: Mapped[str] = mapped_column(String(10))
+    mps: Mapped[int] = mapped_column(Integer, default=1)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Patient(Base):
+    __tablename__ = "patients"
+    __table_args__ = (
+        Index("ix_patients_org_id", "organization_id", "id"),
+        Index("ix_patients_org_phone", "organization_id", "phone"),
+        Index(
+            "uq_patients_org_external_id",
+            "organization_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    location_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("locations.id", ondelete="SET NULL")
+    )
+    first_name: Mapped[str] = mapped_column(String(100))
+    last_name: Mapped[str] = mapped_column(String(100))
+    phone: Mapped[str | None] = mapped_column(String(20))
+    phone_status: Mapped[str] = mapped_column(String(10))
+    phone_reason: Mapped[str] = mapped_column(String(200), default="")
+    timezone: Mapped[str | None] = mapped_column(String(64))
+    language: Mapped[str] = mapped_column(String(12), default="en")
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    unknown_sender: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Lead(Base):
+    __tablename__ = "leads"
+    __table_args__ = (UniqueConstraint("patient_id", name="uq_leads_patient_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    stage: Mapped[str] = mapped_column(String(12))
+    substatus: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class LeadStageChange(Base):
+    __tablename__ = "lead_stage_history"
+    __table_args__ = (Index("ix_lead_stage_history_patient", "organization_id", "patient_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    from_stage: Mapped[str | None] = mapped_column(String(12))
+    stage: Mapped[str] = mapped_column(String(12))
+    substatus: Mapped[str | None] = mapped_column(String(100))
+    reason: Mapped[str | None] = mapped_column(String(200))
+    actor: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConsentEventRow(Base):
+    """The append-only consent ledger, keyed by organization and phone number."""
+
+    __tablename__ = "consent_events"
+    __table_args__ = (Index("ix_consent_events_org_phone", "organization_id", "phone", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="SET NULL")
+    )
+    phone: Mapped[str] = mapped_column(String(20))
+    action: Mapped[str] = mapped_column(String(8))
+    level: Mapped[str | None] = mapped_column(String(14))
+    source: Mapped[str] = mapped_column(String(20))
+    evidence: Mapped[str] = mapped_column(Text, default="")
+    recorded_by: Mapped[str] = mapped_column(String(100))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Message(Base):
+    __tablename__ = "messages"
+    __table_args__ = (
+        Index("ix_messages_org_patient", "organization_id", "patient_id", "id"),
+        Index("ix_messages_org_created", "organization_id", "created_at"),
+        # The dispatcher's outbox: only due rows, ordered by lane then due time.
+        Index(
+            "ix_messages_outbox",
+            "lane",
+            "due_at",
+            "id",
+            sqlite_where=OUTBOX_WHERE,
+            postgresql_where=OUTBOX_WHERE,
+        ),
+        Index(
+            "uq_messages_provider_id",
+            "provider_id",
+            unique=True,
+            sqlite_where=text("provider_id IS NOT NULL"),
+            postgresql_where=text("provider_id IS NOT NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    sender_number_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("sender_numbers.id", ondelete="SET NULL")
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(14))
+    channel: Mapped[str] = mapped_column(String(8))
+    # 0: conversations (staff replies, one-to-one); 1: bulk (automated, campaigns).
+    lane: Mapped[int] = mapped_column(Integer, default=0)
+    body: Mapped[str] = mapped_column(Text)
+    encoding: Mapped[str] = mapped_column(String(6))
+    segments: Mapped[int] = mapped_column(Integer)
+    cost_micros: Mapped[int] = mapped_column(BigInteger, default=0)
+    to_phone: Mapped[str] = mapped_column(String(20))
+    from_phone: Mapped[str | None] = mapped_column(String(20))
+    status: Mapped[str] = mapped_column(String(12))
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    provider_id: Mapped[str | None] = mapped_column(String(64))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    error_message: Mapped[str | None] = mapped_column(Text)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class MessageEvent(Base):
+    """The status history of a message: one row each time its status changed."""
+
+    __tablename__ = "message_events"
+    __table_args__ = (Index("ix_message_events_message", "message_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    status: Mapped[str] = mapped_column(String(12))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    detail: Mapped[str | None] = mapped_column(Text)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Commlog(Base):
+    __tablename__ = "commlogs"
+    __table_args__ = (
+        Index("ix_commlogs_org_patient", "organization_id", "patient_id", "id"),
+        UniqueConstraint("message_id", name="uq_commlogs_message_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    direction: Mapped[str] = mapped_column(String(8))
+    kind: Mapped[str] = mapped_column(String(14))
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    deleted_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ApiKey(Base):
+    __tablename__ = "api_keys"
+    __table_args__ = (UniqueConstraint("key_hash", name="uq_api_keys_key_hash"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(100))
+    prefix: Mapped[str] = mapped_column(String(12))
+    key_hash: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    revoked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AuditEvent(Base):
+    __tablename__ = "audit_events"
+    __table_args__ = (Index("ix_audit_events_org", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    actor: Mapped[str] = mapped_column(String(100))
+    action: Mapped[str] = mapped_column(String(50))
+    entity: Mapped[str] = mapped_column(String(30))
+    entity_id: Mapped[int | None] = mapped_column(BigInteger)
+    data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
