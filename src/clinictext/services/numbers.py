@@ -34,7 +34,7 @@ def add_number(
             raise Invalid(str(err), code="invalid_number") from None
     if session.scalar(select(SenderNumber.id).where(SenderNumber.number == e164)) is not None:
         raise Conflict(
-            f"{e164} is already registered as a sender number.", code="number_already_registered"
+            f"The number {e164} is already registered as a sender number.", code="number_already_registered"
         )
     now = utcnow()
     pending = kind in NEEDS_CONFIRMATION

@@ -40,7 +40,7 @@ def validate_clock_time(value: str, field: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise Invalid(f"{field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time")
+        raise Invalid(f"The {field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time")
     return value
 
 

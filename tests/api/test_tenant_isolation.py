@@ -1,0 +1,122 @@
+"""One organization's key can neither read nor change another organization's rows.
+
+Every route of the API is exercised (a meta-test fails when a route is added without
+being listed here): with organization B's key, organization A's rows are 404 or absent,
+and A's data is byte-for-byte the same afterwards.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi.routing import APIRoute
+
+from tests.api.helpers import textable_patient
+from tests.conftest import Org
+
+
+def _seed_a(a: Org) -> dict[str, int]:
+    pid = textable_patient(a, "(415) 555-0199")
+    msg = a.post("/messages", {"patient_id": pid, "channel": "clinic", "body": "A's text"}).json()
+    commlog = a.get("/commlogs", params={"patient_id": pid}).json()[0]
+    number = a.get("/numbers").json()[0]
+    return {"pid": pid, "mid": msg["id"], "cid": commlog["id"], "nid": number["id"]}
+
+
+def _snapshot(a: Org, ids: dict[str, int]) -> dict[str, Any]:
+    pid = ids["pid"]
+    return {
+        path: a.get(path).json()
+        for path in [
+            "/org", "/numbers", "/patients", f"/patients/{pid}", f"/patients/{pid}/consent",
+            f"/patients/{pid}/lead", f"/patients/{pid}/messages", f"/messages/{ids['mid']}",
+            "/messages", "/commlogs", f"/numbers/{ids['nid']}",
+        ]
+    }
+
+
+# (method, path template, body, expectation): "404", a status code, or what B must see.
+PROBES: list[tuple[str, str, Any, str]] = [
+    ("GET", "/org", None, "own_org"),
+    ("PATCH", "/org", {"name": "Hijacked", "sms_enabled": False}, "own_org"),
+    ("GET", "/numbers", None, "none_of_a"),
+    ("GET", "/numbers/{nid}", None, "404"),
+    ("POST", "/numbers", {"number": "+15005550006", "purpose": "lead"}, "409"),
+    ("GET", "/patients", None, "none_of_a"),
+    ("GET", "/patients?phone=(415) 555-0199", None, "none_of_a"),
+    ("GET", "/patients?q=Pat", None, "none_of_a"),
+    ("POST", "/patients", {"first_name": "B", "last_name": "Own", "phone": "(415) 555-0199"}, "201"),
+    ("GET", "/patients/{pid}", None, "404"),
+    ("PATCH", "/patients/{pid}", {"first_name": "Changed"}, "404"),
+    ("GET", "/patients/{pid}/consent", None, "404"),
+    ("POST", "/patients/{pid}/consent", {"action": "opt_out", "source": "staff"}, "404"),
+    ("GET", "/patients/{pid}/lead", None, "404"),
+    ("PUT", "/patients/{pid}/lead", {"stage": "closed_lost", "reason": "x"}, "404"),
+    ("GET", "/patients/{pid}/can-text", None, "404"),
+    ("GET", "/patients/{pid}/messages", None, "404"),
+    ("POST", "/messages", {"patient_id": "{pid}", "channel": "clinic", "body": "hi"}, "404"),
+    ("GET", "/messages", None, "none_of_a"),
+    ("GET", "/messages?patient_id={pid}", None, "404"),
+    ("GET", "/messages/{mid}", None, "404"),
+    ("GET", "/commlogs", None, "none_of_a"),
+    ("GET", "/commlogs?patient_id={pid}", None, "404"),
+    ("DELETE", "/commlogs/{cid}", None, "404"),
+    ("GET", "/audit", None, "none_of_a_audit"),
+    ("GET", "/audit?entity=patient&entity_id={pid}", None, "none_of_a_audit"),
+]
+
+# Which id of A's each list would show if it leaked.
+LIST_ID = {"/numbers": "nid", "/patients": "pid", "/messages": "mid", "/commlogs": "cid"}
+
+
+def _route_key(method: str, path: str) -> tuple[str, str]:
+    return method, path.split("?")[0]
+
+
+def test_every_api_route_is_probed(client: Any) -> None:
+    probed = {
+        _route_key(m, p.replace("{pid}", "{patient_id}").replace("{mid}", "{message_id}")
+                   .replace("{cid}", "{commlog_id}").replace("{nid}", "{number_id}"))
+        for m, p, _, _ in PROBES
+    }
+    routes = {
+        (method, route.path.removeprefix("/api/v1"))
+        for route in client.app.routes
+        if isinstance(route, APIRoute) and route.path.startswith("/api/v1")
+        for method in route.methods
+    }
+    assert routes - probed == set()
+
+
+def test_another_organizations_key_cannot_reach_its_rows(make_org: Any, ready_org: Org) -> None:
+    a = ready_org
+    b: Org = make_org("Other Clinic")
+    ids = _seed_a(a)
+    before = _snapshot(a, ids)
+    a_entities = {
+        ("patient", ids["pid"]), ("message", ids["mid"]), ("commlog", ids["cid"]),
+        ("sender_number", ids["nid"]), ("organization", a.id),
+    }
+    for method, template, body, expect in PROBES:
+        path = template.format(**ids)
+        if isinstance(body, dict):
+            body = {k: (ids["pid"] if v == "{pid}" else v) for k, v in body.items()}
+        r = b.client.request(method, "/api/v1" + path, json=body, headers=b.headers)
+        where = f"{method} {path}"
+        if expect.isdigit():
+            assert r.status_code == int(expect), where
+            if expect == "404":
+                assert r.json()["error"]["code"].endswith("not_found"), where
+        elif expect == "own_org":
+            assert r.status_code == 200, where
+            assert r.json()["id"] == b.id, where
+        elif expect == "none_of_a":
+            assert r.status_code == 200, where
+            leaked_id = ids[LIST_ID[path.split("?")[0]]]
+            assert all(row["id"] != leaked_id for row in r.json()), where
+            assert all(row.get("patient_id") != ids["pid"] for row in r.json()), where
+        else:
+            assert r.status_code == 200, where
+            seen = {(row["entity"], row["entity_id"]) for row in r.json()}
+            assert not seen & a_entities, where
+    assert _snapshot(a, ids) == before
