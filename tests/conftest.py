@@ -137,10 +137,17 @@ def make_org(factory: sessionmaker[Session], client: TestClient) -> Any:
 def ready_org(make_org: Any) -> Org:
     """An organization set up to text: SMS on, registration approved, verified numbers."""
     org: Org = make_org("Ready Clinic")
-    assert org.patch(
-        "/org",
-        {"sms_enabled": True, "messaging_registration": "approved", "clinic_phone": "+14155550100"},
-    ).status_code == 200
+    assert (
+        org.patch(
+            "/org",
+            {
+                "sms_enabled": True,
+                "messaging_registration": "approved",
+                "clinic_phone": "+14155550100",
+            },
+        ).status_code
+        == 200
+    )
     assert org.post("/numbers", {"number": "+15005550006", "purpose": "lead"}).status_code == 201
     assert org.post("/numbers", {"number": "+14155550100", "purpose": "clinic"}).status_code == 201
     return org

@@ -127,10 +127,15 @@ def can_text(
         table.add_column("detail")
         table.add_column("what to do")
         for c in verdict.checks:
-            table.add_row(c.id, "[green]yes[/green]" if c.ok else "[red]no[/red]", c.detail, c.fix or "")
+            table.add_row(
+                c.id, "[green]yes[/green]" if c.ok else "[red]no[/red]", c.detail, c.fix or ""
+            )
         console.print(table)
-        console.print("[green]Yes, this patient can be texted.[/green]" if verdict.ok
-                      else "[red]No, this patient cannot be texted.[/red]")
+        console.print(
+            "[green]Yes, this patient can be texted.[/green]"
+            if verdict.ok
+            else "[red]No, this patient cannot be texted.[/red]"
+        )
     raise typer.Exit(0 if verdict.ok else 1)
 
 
@@ -146,14 +151,27 @@ def send(
     try:
         with transaction(_factory()) as session:
             message = sending.send(session, org, patient_id, channel, body, actor=CLI_ACTOR)
-            data = {"id": message.id, "status": message.status, "segments": message.segments,
-                    "encoding": message.encoding}
+            data = {
+                "id": message.id,
+                "status": message.status,
+                "segments": message.segments,
+                "encoding": message.encoding,
+            }
     except ServiceError as err:
         if err.code == "cannot_text":
             checks = err.extra["checks"]
             if as_json:
-                print(json.dumps({"error": {"code": err.code, "message": err.message,
-                                            "checks": [c.__dict__ for c in checks]}}))
+                print(
+                    json.dumps(
+                        {
+                            "error": {
+                                "code": err.code,
+                                "message": err.message,
+                                "checks": [c.__dict__ for c in checks],
+                            }
+                        }
+                    )
+                )
             else:
                 err_console.print("[red]Not sent.[/red] " + err.message)
                 for c in checks:
@@ -182,12 +200,20 @@ def import_csv(
         with _factory()() as session, session.begin():
             orgs.get_org(session, org)
             with Progress(
-                TextColumn("Importing patients"), BarColumn(), MofNCompleteColumn(),
-                TimeRemainingColumn(), console=err_console, disable=as_json,
+                TextColumn("Importing patients"),
+                BarColumn(),
+                MofNCompleteColumn(),
+                TimeRemainingColumn(),
+                console=err_console,
+                disable=as_json,
             ) as bar:
                 task = bar.add_task("import", total=len(rows))
                 report = importing.import_patients(
-                    session, org, rows, actor=CLI_ACTOR, skip_invalid=skip_invalid,
+                    session,
+                    org,
+                    rows,
+                    actor=CLI_ACTOR,
+                    skip_invalid=skip_invalid,
                     progress=lambda n: bar.advance(task, n),
                 )
             if not report.committed:
@@ -212,11 +238,15 @@ def import_csv(
                 table.add_row(str(r.line), r.reason)
             console.print(table)
         if report.committed:
-            console.print(f"Imported: {report.created} created, {report.updated} updated, "
-                          f"{len(report.rejected)} rejected.")
+            console.print(
+                f"Imported: {report.created} created, {report.updated} updated, "
+                f"{len(report.rejected)} rejected."
+            )
         else:
-            console.print(f"[red]Nothing imported:[/red] {len(report.rejected)} of {report.rows} "
-                          "rows are bad. Fix them, or use --skip-invalid to import the rest.")
+            console.print(
+                f"[red]Nothing imported:[/red] {len(report.rejected)} of {report.rows} "
+                "rows are bad. Fix them, or use --skip-invalid to import the rest."
+            )
     raise typer.Exit(0 if report.committed else 1)
 
 

@@ -30,7 +30,9 @@ def can_text(org: Org, pid: int, channel: str = "clinic", kind: str = "manual") 
 
 def assert_refused(org: Org, rows: Any, pid: int, channel: str, expect_failed: list[str]) -> None:
     before = rows()
-    r = org.post("/messages", {"patient_id": pid, "channel": channel, "body": "Hello from the clinic"})
+    r = org.post(
+        "/messages", {"patient_id": pid, "channel": channel, "body": "Hello from the clinic"}
+    )
     assert r.status_code == 422, r.text
     error = r.json()["error"]
     assert error["code"] == "cannot_text"
@@ -45,7 +47,9 @@ def test_all_checks_pass_and_the_text_is_queued(ready_org: Org, rows: Any) -> No
     pid = textable_patient(ready_org)
     for channel in ("lead", "clinic"):
         assert can_text(ready_org, pid, channel)["can_text"] is True
-    r = ready_org.post("/messages", {"patient_id": pid, "channel": "clinic", "body": "See you at 3"})
+    r = ready_org.post(
+        "/messages", {"patient_id": pid, "channel": "clinic", "body": "See you at 3"}
+    )
     assert r.status_code == 202, r.text
     assert r.json()["status"] == "queued"
     counts = rows()
@@ -145,7 +149,8 @@ def test_keyword_opt_out_only_the_patient_can_undo(ready_org: Org) -> None:
     consent = check(can_text(ready_org, pid)["checks"], "consent")
     assert "START" in consent["fix"]
     r = ready_org.post(
-        f"/patients/{pid}/consent", {"action": "opt_in", "level": "informational", "source": "verbal"}
+        f"/patients/{pid}/consent",
+        {"action": "opt_in", "level": "informational", "source": "verbal"},
     )
     assert r.status_code == 409
     assert r.json()["error"]["code"] == "opt_in_refused"
@@ -212,9 +217,12 @@ def test_campaign_needs_marketing_consent(ready_org: Org) -> None:
 def test_spend_limit_blocks_manual_texts_only(ready_org: Org, rows: Any) -> None:
     pid = textable_patient(ready_org)
     ready_org.patch("/org", {"manual_spend_limit_usd": "0.01", "segment_price_usd": "0.0079"})
-    assert ready_org.post(
-        "/messages", {"patient_id": pid, "channel": "clinic", "body": "first"}
-    ).status_code == 202
+    assert (
+        ready_org.post(
+            "/messages", {"patient_id": pid, "channel": "clinic", "body": "first"}
+        ).status_code
+        == 202
+    )
     spend = check(can_text(ready_org, pid)["checks"], "spend_limit")
     assert spend["ok"] is True  # $0.0079 spent of $0.01
     assert_refused_counts = rows()

@@ -59,7 +59,9 @@ def test_messages_list_newest_first_with_a_cursor(ready_org: Org) -> None:
     cursor = first.headers["x-next-cursor"]
     second = ready_org.get("/messages", params={"limit": 2, "cursor": cursor})
     assert [m["id"] for m in second.json()] == ids[::-1][2:4]
-    third = ready_org.get("/messages", params={"limit": 2, "cursor": second.headers["x-next-cursor"]})
+    third = ready_org.get(
+        "/messages", params={"limit": 2, "cursor": second.headers["x-next-cursor"]}
+    )
     assert [m["id"] for m in third.json()] == ids[:1]
     assert "x-next-cursor" not in third.headers
     assert len(ready_org.get(f"/patients/{pid}/messages").json()) == 5
@@ -72,16 +74,36 @@ def _insert_received_text(factory: sessionmaker[Session], org_id: int, pid: int)
     now = datetime.now(UTC)
     with transaction(factory) as session:
         m = Message(
-            organization_id=org_id, patient_id=pid, direction="inbound", kind="manual",
-            channel="clinic", lane=0, body="Thanks!", encoding="GSM-7", segments=1,
-            to_phone="+14155550100", from_phone="+14155550123", status="received",
-            created_by="patient", created_at=now, updated_at=now, provider_id="SMin1",
+            organization_id=org_id,
+            patient_id=pid,
+            direction="inbound",
+            kind="manual",
+            channel="clinic",
+            lane=0,
+            body="Thanks!",
+            encoding="GSM-7",
+            segments=1,
+            to_phone="+14155550100",
+            from_phone="+14155550123",
+            status="received",
+            created_by="patient",
+            created_at=now,
+            updated_at=now,
+            provider_id="SMin1",
         )
         session.add(m)
         session.flush()
-        session.add(MessageEvent(organization_id=org_id, message_id=m.id, status="received", at=now))
-        c = Commlog(organization_id=org_id, patient_id=pid, message_id=m.id, direction="inbound",
-                    kind="manual", at=now)
+        session.add(
+            MessageEvent(organization_id=org_id, message_id=m.id, status="received", at=now)
+        )
+        c = Commlog(
+            organization_id=org_id,
+            patient_id=pid,
+            message_id=m.id,
+            direction="inbound",
+            kind="manual",
+            at=now,
+        )
         session.add(c)
         session.flush()
         return c.id
@@ -127,8 +149,14 @@ def test_staff_actions_are_in_the_audit_log(ready_org: Org) -> None:
     pid = textable_patient(ready_org)
     send(ready_org, pid)
     actions = [e["action"] for e in ready_org.get("/audit").json()]
-    for expected in ("message.queued", "lead.stage_changed", "consent.opt_in", "patient.created",
-                     "number.added", "org.updated"):
+    for expected in (
+        "message.queued",
+        "lead.stage_changed",
+        "consent.opt_in",
+        "patient.created",
+        "number.added",
+        "org.updated",
+    ):
         assert expected in actions
     for event in ready_org.get("/audit").json():
         assert "Pat" not in str(event["data"])  # no names or bodies in the audit data

@@ -28,9 +28,17 @@ def _snapshot(a: Org, ids: dict[str, int]) -> dict[str, Any]:
     return {
         path: a.get(path).json()
         for path in [
-            "/org", "/numbers", "/patients", f"/patients/{pid}", f"/patients/{pid}/consent",
-            f"/patients/{pid}/lead", f"/patients/{pid}/messages", f"/messages/{ids['mid']}",
-            "/messages", "/commlogs", f"/numbers/{ids['nid']}",
+            "/org",
+            "/numbers",
+            "/patients",
+            f"/patients/{pid}",
+            f"/patients/{pid}/consent",
+            f"/patients/{pid}/lead",
+            f"/patients/{pid}/messages",
+            f"/messages/{ids['mid']}",
+            "/messages",
+            "/commlogs",
+            f"/numbers/{ids['nid']}",
         ]
     }
 
@@ -45,7 +53,12 @@ PROBES: list[tuple[str, str, Any, str]] = [
     ("GET", "/patients", None, "none_of_a"),
     ("GET", "/patients?phone=(415) 555-0199", None, "none_of_a"),
     ("GET", "/patients?q=Pat", None, "none_of_a"),
-    ("POST", "/patients", {"first_name": "B", "last_name": "Own", "phone": "(415) 555-0199"}, "201"),
+    (
+        "POST",
+        "/patients",
+        {"first_name": "B", "last_name": "Own", "phone": "(415) 555-0199"},
+        "201",
+    ),
     ("GET", "/patients/{pid}", None, "404"),
     ("PATCH", "/patients/{pid}", {"first_name": "Changed"}, "404"),
     ("GET", "/patients/{pid}/consent", None, "404"),
@@ -75,8 +88,13 @@ def _route_key(method: str, path: str) -> tuple[str, str]:
 
 def test_every_api_route_is_probed(client: Any) -> None:
     probed = {
-        _route_key(m, p.replace("{pid}", "{patient_id}").replace("{mid}", "{message_id}")
-                   .replace("{cid}", "{commlog_id}").replace("{nid}", "{number_id}"))
+        _route_key(
+            m,
+            p.replace("{pid}", "{patient_id}")
+            .replace("{mid}", "{message_id}")
+            .replace("{cid}", "{commlog_id}")
+            .replace("{nid}", "{number_id}"),
+        )
         for m, p, _, _ in PROBES
     }
     routes = {
@@ -94,8 +112,11 @@ def test_another_organizations_key_cannot_reach_its_rows(make_org: Any, ready_or
     ids = _seed_a(a)
     before = _snapshot(a, ids)
     a_entities = {
-        ("patient", ids["pid"]), ("message", ids["mid"]), ("commlog", ids["cid"]),
-        ("sender_number", ids["nid"]), ("organization", a.id),
+        ("patient", ids["pid"]),
+        ("message", ids["mid"]),
+        ("commlog", ids["cid"]),
+        ("sender_number", ids["nid"]),
+        ("organization", a.id),
     }
     for method, template, body, expect in PROBES:
         path = template.format(**ids)

@@ -69,7 +69,9 @@ def install(app: FastAPI) -> None:
                 "The request body is not valid JSON. Send a JSON object, e.g. "
                 '{"first_name": "Ana", "last_name": "Diaz", "phone": "(415) 555-0123"}.',
             )
-        problems = [{"field": _field(tuple(e.get("loc", ()))), "problem": _describe(e)} for e in errors]
+        problems = [
+            {"field": _field(tuple(e.get("loc", ()))), "problem": _describe(e)} for e in errors
+        ]
         if any(e.get("type") == "model_attributes_type" for e in errors) or (
             errors and tuple(errors[0].get("loc", ())) == ("body",)
         ):

@@ -66,7 +66,9 @@ class OrgPatch(Request):
     clinic_phone: Phone | None = None
     timezone: TimeZone | None = None
     send_window: SendWindow | None = None
-    manual_spend_limit_usd: Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)] | None = None
+    manual_spend_limit_usd: (
+        Annotated[Decimal, Field(ge=0, le=1_000_000, decimal_places=2)] | None
+    ) = None
     segment_price_usd: Annotated[Decimal, Field(ge=0, le=1, decimal_places=6)] | None = None
     url_policy: Literal["warn", "block"] | None = None
 

@@ -129,7 +129,9 @@ def _sender_number(f: TextingFacts) -> Check:
     verified = [s for s in f.senders if s.verification is Verification.VERIFIED]
     if verified:
         return Check(
-            "sender_number", True, f"Texts go out from the {purpose} number {display(verified[0].number)}."
+            "sender_number",
+            True,
+            f"Texts go out from the {purpose} number {display(verified[0].number)}.",
         )
     pending = [s for s in f.senders if s.verification is Verification.PENDING]
     if pending:

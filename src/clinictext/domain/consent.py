@@ -112,7 +112,11 @@ def check_staff_opt_in(current: Consent, source: str) -> None:
             f"An opt-in with source '{source}' can only come from the patient's own text message."
         )
     if current.locked_by_patient:
-        how = "replied STOP" if current.source == OptOutSource.KEYWORD else "blocked texts at the carrier"
+        how = (
+            "replied STOP"
+            if current.source == OptOutSource.KEYWORD
+            else "blocked texts at the carrier"
+        )
         raise ConsentRefused(
             f"The patient {how}, so only the patient can opt back in: "
             "ask them to text START to the clinic's number."

@@ -64,7 +64,10 @@ def parse_phone(raw: str, default_region: str = "US") -> ParsedPhone:
             f"'{text}' has too few digits. Enter the full number with its area code, "
             f"such as {_EXAMPLE}."
         )
-    if reason in (phonenumbers.ValidationResult.TOO_LONG, phonenumbers.ValidationResult.INVALID_LENGTH):
+    if reason in (
+        phonenumbers.ValidationResult.TOO_LONG,
+        phonenumbers.ValidationResult.INVALID_LENGTH,
+    ):
         raise PhoneError(f"'{text}' has too many digits for a phone number in its country.")
     if reason != phonenumbers.ValidationResult.IS_POSSIBLE:
         raise PhoneError(
@@ -73,7 +76,9 @@ def parse_phone(raw: str, default_region: str = "US") -> ParsedPhone:
         )
     e164 = phonenumbers.format_number(number, phonenumbers.PhoneNumberFormat.E164)
     if not phonenumbers.is_valid_number(number):
-        return ParsedPhone(e164, PhoneStatus.INVALID, "This number is not in service in its country.")
+        return ParsedPhone(
+            e164, PhoneStatus.INVALID, "This number is not in service in its country."
+        )
     kind = phonenumbers.number_type(number)
     if kind == PhoneNumberType.FIXED_LINE:
         return ParsedPhone(e164, PhoneStatus.LANDLINE, "This number is a landline.")

@@ -36,8 +36,13 @@ def record(
 
 
 def list_events(
-    session: Session, org_id: int, *, limit: int = 100, before_id: int | None = None,
-    entity: str | None = None, entity_id: int | None = None,
+    session: Session,
+    org_id: int,
+    *,
+    limit: int = 100,
+    before_id: int | None = None,
+    entity: str | None = None,
+    entity_id: int | None = None,
 ) -> list[AuditEvent]:
     """Newest first."""
     q = select(AuditEvent).where(AuditEvent.organization_id == org_id)

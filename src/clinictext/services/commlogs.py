@@ -20,7 +20,11 @@ def deletable(commlog: Commlog) -> bool:
 
 
 def list_commlogs(
-    session: Session, org_id: int, *, patient_id: int | None = None, limit: int = 100,
+    session: Session,
+    org_id: int,
+    *,
+    patient_id: int | None = None,
+    limit: int = 100,
     cursor: str | None = None,
 ) -> Page:
     query = select(Commlog).where(Commlog.organization_id == org_id, Commlog.deleted_at.is_(None))
@@ -52,7 +56,12 @@ def delete_commlog(
     now = now or utcnow()
     row.deleted_at, row.deleted_by = now, actor
     audit.record(
-        session, org_id, actor, "commlog.deleted", "commlog", row.id,
+        session,
+        org_id,
+        actor,
+        "commlog.deleted",
+        "commlog",
+        row.id,
         {"message_id": row.message_id, "patient_id": row.patient_id},
         at=now,
     )

@@ -107,7 +107,8 @@ def record(
         if source not in {s.value for s in OptOutSource}:
             raise Invalid(
                 f"'{source}' is not an opt-out source; use one of: "
-                + ", ".join(s.value for s in OptOutSource) + ".",
+                + ", ".join(s.value for s in OptOutSource)
+                + ".",
                 code="invalid_source",
             )
         level = None
@@ -126,7 +127,12 @@ def record(
     session.add(row)
     session.flush()
     audit.record(
-        session, org_id, actor, f"consent.{action.value}", "patient", patient.id,
+        session,
+        org_id,
+        actor,
+        f"consent.{action.value}",
+        "patient",
+        patient.id,
         {"source": source, "level": row.level, "consent_event_id": row.id},
         at=now,
     )

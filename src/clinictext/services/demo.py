@@ -58,9 +58,14 @@ def seed(session: Session) -> DemoSeed:
     org, new = _org(session, DEMO_ORG, DEMO_KEY)
     if new:
         orgs.update_org(
-            session, org.id,
-            {"sms_enabled": True, "messaging_registration": "approved",
-             "clinic_phone": "+14155550100", "manual_spend_limit_cents": 5000},
+            session,
+            org.id,
+            {
+                "sms_enabled": True,
+                "messaging_registration": "approved",
+                "clinic_phone": "+14155550100",
+                "manual_spend_limit_cents": 5000,
+            },
             ACTOR,
         )
         numbers.add_number(session, org.id, "+15005550006", Channel.LEAD, "long_code", 1, ACTOR)
@@ -73,8 +78,13 @@ def seed(session: Session) -> DemoSeed:
 
         def opt_in(pid: int, level: ConsentLevel) -> None:
             consent.record(
-                session, org.id, pid, action=ConsentAction.OPT_IN, source="web_form",
-                level=level, evidence="Demo: ticked the texting box on the new-patient form.",
+                session,
+                org.id,
+                pid,
+                action=ConsentAction.OPT_IN,
+                source="web_form",
+                level=level,
+                evidence="Demo: ticked the texting box on the new-patient form.",
                 actor=ACTOR,
             )
 
@@ -87,8 +97,14 @@ def seed(session: Session) -> DemoSeed:
         dan = patient("Dan", "Stopped", "(415) 555-0104")
         opt_in(dan, ConsentLevel.INFORMATIONAL)
         consent.record(
-            session, org.id, dan, action=ConsentAction.OPT_OUT, source="keyword",
-            evidence="Demo: the patient replied STOP.", actor=ACTOR, by_patient=True,
+            session,
+            org.id,
+            dan,
+            action=ConsentAction.OPT_OUT,
+            source="keyword",
+            evidence="Demo: the patient replied STOP.",
+            actor=ACTOR,
+            by_patient=True,
         )
         erin = patient("Erin", "Booked", "(415) 555-0105")
         opt_in(erin, ConsentLevel.INFORMATIONAL)
@@ -102,19 +118,34 @@ def seed(session: Session) -> DemoSeed:
     setup, new_setup = _org(session, SETUP_ORG, SETUP_KEY)
     if new_setup:
         orgs.update_org(
-            session, setup.id,
-            {"sms_enabled": True, "messaging_registration": "pending",
-             "clinic_phone": "+15035550100", "manual_spend_limit_cents": 0},
+            session,
+            setup.id,
+            {
+                "sms_enabled": True,
+                "messaging_registration": "pending",
+                "clinic_phone": "+15035550100",
+                "manual_spend_limit_cents": 0,
+            },
             ACTOR,
         )
         numbers.add_number(session, setup.id, "+15035550100", Channel.CLINIC, "landline", 1, ACTOR)
         sam = patients.create_patient(
-            session, setup.id, first_name="Sam", last_name="Setup", phone="(503) 555-0111",
+            session,
+            setup.id,
+            first_name="Sam",
+            last_name="Setup",
+            phone="(503) 555-0111",
             actor=ACTOR,
         ).id
         consent.record(
-            session, setup.id, sam, action=ConsentAction.OPT_IN, source="paper_form",
-            level=ConsentLevel.MARKETING, evidence="Demo: signed the paper form.", actor=ACTOR,
+            session,
+            setup.id,
+            sam,
+            action=ConsentAction.OPT_IN,
+            source="paper_form",
+            level=ConsentLevel.MARKETING,
+            evidence="Demo: signed the paper form.",
+            actor=ACTOR,
         )
     session.flush()
     ids = {

@@ -14,8 +14,8 @@ from clinictext.domain.checklist import (
     Channel,
     Check,
     Registration,
-    SendKind,
     SenderFact,
+    SendKind,
     TextingFacts,
     Verification,
     can_text,
@@ -111,7 +111,8 @@ def evaluate_patient(
         lead_substatus=lead.substatus if lead else None,
         month_spend_usd=(
             micros_to_usd(manual_spend_micros(session, org, now))
-            if kind is SendKind.MANUAL else Decimal(0)
+            if kind is SendKind.MANUAL
+            else Decimal(0)
         ),
         spend_limit_usd=None if limit is None else Decimal(limit) / 100,
         message_cost_usd=micros_to_usd(segments * org.segment_price_micros),

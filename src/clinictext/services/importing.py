@@ -89,13 +89,15 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
             raise BadFile(f"The header row lacks the column(s): {', '.join(missing)}.")
         if len(set(header)) != len(header):
             raise BadFile("A column appears twice in the header row.")
-        rows = []
+        rows: list[dict[str, str]] = []
         for values in reader:
             if not any(v.strip() for v in values):
                 rows.append({})  # blank line: keeps line numbers right, skipped later
                 continue
             if len(values) != len(header):
-                rows.append({"__error__": f"has {len(values)} fields; the header has {len(header)}"})
+                rows.append(
+                    {"__error__": f"has {len(values)} fields; the header has {len(header)}"}
+                )
                 continue
             rows.append(dict(zip(header, values, strict=True)))
             if len(rows) > MAX_ROWS:
@@ -134,28 +136,44 @@ def _import_row(session: Session, org_id: int, row: dict[str, str], actor: str) 
     }
     if existing is None:
         patient = patient_service.create_patient(
-            session, org_id, actor=actor, external_id=external_id, **fields  # type: ignore[arg-type]
+            session,
+            org_id,
+            actor=actor,
+            external_id=external_id,
+            **fields,  # type: ignore[arg-type]
         )
     else:
         patient = patient_service.update_patient(session, org_id, existing.id, fields, actor)
     level = _value(row, "consent")
     if level is not None:
         if level not in {lv.value for lv in ConsentLevel}:
-            raise Invalid(f"consent must be informational or marketing, not '{level}'.")
+            raise Invalid(f"The consent column must be informational or marketing, not '{level}'.")
         source = _value(row, "consent_source") or OptInSource.IMPORT.value
         consent_service.record(
-            session, org_id, patient.id, action=ConsentAction.OPT_IN, source=source,
-            level=ConsentLevel(level), evidence=_value(row, "consent_evidence") or "", actor=actor,
+            session,
+            org_id,
+            patient.id,
+            action=ConsentAction.OPT_IN,
+            source=source,
+            level=ConsentLevel(level),
+            evidence=_value(row, "consent_evidence") or "",
+            actor=actor,
         )
     stage = _value(row, "lead_stage")
     if stage is not None:
         if stage not in {st.value for st in LeadStage}:
             raise Invalid(
-                f"lead_stage must be one of open, in_progress, closed_won, closed_lost, not '{stage}'."
+                "The lead_stage column must be one of open, in_progress, closed_won, closed_lost, "
+                f"not '{stage}'."
             )
         lead_service.set_stage(
-            session, org_id, patient.id, LeadStage(stage), actor=actor,
-            substatus=_value(row, "lead_substatus"), reason=_value(row, "lead_reason"),
+            session,
+            org_id,
+            patient.id,
+            LeadStage(stage),
+            actor=actor,
+            substatus=_value(row, "lead_substatus"),
+            reason=_value(row, "lead_reason"),
         )
     return existing is None
 

@@ -31,9 +31,7 @@ def view(session: Session, org_id: int, patient_id: int) -> LeadView:
     get_patient(session, org_id, patient_id)
     history = session.scalars(
         select(LeadStageChange)
-        .where(
-            LeadStageChange.organization_id == org_id, LeadStageChange.patient_id == patient_id
-        )
+        .where(LeadStageChange.organization_id == org_id, LeadStageChange.patient_id == patient_id)
         .order_by(LeadStageChange.id)
     )
     return LeadView(get_lead(session, org_id, patient_id), list(history))
@@ -61,7 +59,12 @@ def set_stage(
         lead = Lead(organization_id=org_id, patient_id=patient_id)
         session.add(lead)
     if (lead.stage, lead.substatus, lead.reason) != (stage.value, substatus, reason):
-        lead.stage, lead.substatus, lead.reason, lead.updated_at = stage.value, substatus, reason, now
+        lead.stage, lead.substatus, lead.reason, lead.updated_at = (
+            stage.value,
+            substatus,
+            reason,
+            now,
+        )
         session.add(
             LeadStageChange(
                 organization_id=org_id,
@@ -75,7 +78,12 @@ def set_stage(
             )
         )
         audit.record(
-            session, org_id, actor, "lead.stage_changed", "patient", patient_id,
+            session,
+            org_id,
+            actor,
+            "lead.stage_changed",
+            "patient",
+            patient_id,
             {"from": previous, "to": stage.value, "substatus": substatus},
             at=now,
         )

@@ -34,7 +34,8 @@ def add_number(
             raise Invalid(str(err), code="invalid_number") from None
     if session.scalar(select(SenderNumber.id).where(SenderNumber.number == e164)) is not None:
         raise Conflict(
-            f"The number {e164} is already registered as a sender number.", code="number_already_registered"
+            f"The number {e164} is already registered as a sender number.",
+            code="number_already_registered",
         )
     now = utcnow()
     pending = kind in NEEDS_CONFIRMATION
@@ -51,13 +52,20 @@ def add_number(
     session.add(row)
     session.flush()
     audit.record(
-        session, org_id, actor, "number.added", "sender_number", row.id,
+        session,
+        org_id,
+        actor,
+        "number.added",
+        "sender_number",
+        row.id,
         {"number": e164, "purpose": purpose.value, "kind": kind},
     )
     return row
 
 
-def list_numbers(session: Session, org_id: int, purpose: Channel | None = None) -> list[SenderNumber]:
+def list_numbers(
+    session: Session, org_id: int, purpose: Channel | None = None
+) -> list[SenderNumber]:
     q = select(SenderNumber).where(SenderNumber.organization_id == org_id)
     if purpose is not None:
         q = q.where(SenderNumber.purpose == purpose.value)

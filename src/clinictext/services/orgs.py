@@ -40,7 +40,9 @@ def validate_clock_time(value: str, field: str) -> str:
     except ValueError:
         ok = False
     if not ok:
-        raise Invalid(f"The {field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time")
+        raise Invalid(
+            f"The {field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time"
+        )
     return value
 
 
@@ -117,7 +119,11 @@ def hash_key(key: str) -> str:
 
 
 def create_api_key(
-    session: Session, org_id: int, *, name: str = "default", actor: str = "cli",
+    session: Session,
+    org_id: int,
+    *,
+    name: str = "default",
+    actor: str = "cli",
     key: str | None = None,
 ) -> NewApiKey:
     get_org(session, org_id)

@@ -41,7 +41,9 @@ def _check_names(first: str, last: str) -> None:
         raise Invalid("A patient needs a first or last name.", code="invalid_name")
 
 
-def _check_external_id(session: Session, org_id: int, external_id: str | None, own: int | None) -> None:
+def _check_external_id(
+    session: Session, org_id: int, external_id: str | None, own: int | None
+) -> None:
     if external_id is None:
         return
     other = session.scalar(

@@ -102,7 +102,12 @@ def send(
         )
     )
     audit.record(
-        session, org_id, actor, "message.queued", "message", message.id,
+        session,
+        org_id,
+        actor,
+        "message.queued",
+        "message",
+        message.id,
         {"patient_id": patient.id, "channel": channel.value, "kind": kind},
         at=now,
     )

@@ -24,7 +24,11 @@ def list_audit(
 ) -> list[AuditOut]:
     """Who changed what and when, newest first."""
     rows = audit.list_events(
-        session, caller.org_id, limit=limit + 1, before_id=parse_cursor(cursor), entity=entity,
+        session,
+        caller.org_id,
+        limit=limit + 1,
+        before_id=parse_cursor(cursor),
+        entity=entity,
         entity_id=entity_id,
     )
     if len(rows) > limit:

@@ -16,7 +16,14 @@ from clinictext.store.models import Message
 router = APIRouter(tags=["messages"])
 
 StatusName = Literal[
-    "scheduled", "queued", "sending", "sent", "delivered", "undelivered", "failed", "canceled",
+    "scheduled",
+    "queued",
+    "sending",
+    "sent",
+    "delivered",
+    "undelivered",
+    "failed",
+    "canceled",
     "received",
 ]
 
@@ -67,7 +74,11 @@ def message_out(session: Session, m: Message) -> MessageOut:
 def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> MessageOut:
     """Send a staff text: runs the checklist, then queues it (202) or refuses it (422)."""
     message = sending.send(
-        session, caller.org_id, body.patient_id, Channel(body.channel), body.body,
+        session,
+        caller.org_id,
+        body.patient_id,
+        Channel(body.channel),
+        body.body,
         actor=caller.actor,
     )
     return message_out(session, message)
@@ -94,8 +105,13 @@ def list_messages(
 ) -> list[MessageOut]:
     """Newest first; ``X-Next-Cursor`` carries the cursor of the next page, if any."""
     page = messages.list_messages(
-        session, caller.org_id, patient_id=patient_id, status=status, direction=direction,
-        limit=limit, cursor=cursor,
+        session,
+        caller.org_id,
+        patient_id=patient_id,
+        status=status,
+        direction=direction,
+        limit=limit,
+        cursor=cursor,
     )
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor

@@ -14,7 +14,13 @@ router = APIRouter(tags=["numbers"])
 def add_number(body: NumberIn, caller: CallerDep, session: SessionDep) -> NumberOut:
     """Add a sender number; landline and toll-free numbers stay pending until confirmed."""
     row = numbers.add_number(
-        session, caller.org_id, body.number, Channel(body.purpose), body.kind, body.mps, caller.actor
+        session,
+        caller.org_id,
+        body.number,
+        Channel(body.purpose),
+        body.kind,
+        body.mps,
+        caller.actor,
     )
     return NumberOut.model_validate(row, from_attributes=True)
 

@@ -72,7 +72,12 @@ def list_patients(
 ) -> list[PatientOut]:
     """Patients by id; ``X-Next-Cursor`` carries the cursor of the next page, if any."""
     page = patients.list_patients(
-        session, caller.org_id, phone=phone, q=q, unknown_sender=unknown_sender, limit=limit,
+        session,
+        caller.org_id,
+        phone=phone,
+        q=q,
+        unknown_sender=unknown_sender,
+        limit=limit,
         cursor=cursor,
     )
     if page.next_cursor:
