@@ -9,6 +9,7 @@ from typing import Any
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
+from sqlalchemy.exc import IntegrityError, OperationalError
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from clinictext.services.errors import ServiceError
@@ -94,6 +95,27 @@ def install(app: FastAPI) -> None:
         for key, value in (exc.headers or {}).items():
             response.headers[key] = value
         return response
+
+    @app.exception_handler(IntegrityError)
+    async def _integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
+        # Two requests raced to create the same thing; the loser's transaction rolled back.
+        log.info("integrity conflict: %s", type(exc.orig).__name__)
+        return error_response(
+            409,
+            "conflict",
+            "This change conflicts with one saved at the same moment (for example the same "
+            "number or external id). Nothing was changed: reload and try again.",
+        )
+
+    @app.exception_handler(OperationalError)
+    async def _database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
+        log.warning("database unavailable: %s", type(exc.orig).__name__)
+        return error_response(
+            503,
+            "database_unavailable",
+            "The database is busy or unreachable, and nothing was changed. Try again in a "
+            "moment; if it persists, check the database server.",
+        )
 
     @app.exception_handler(Exception)
     async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
