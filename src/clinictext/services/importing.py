@@ -52,6 +52,13 @@ class BadFile(ServiceError):
 
 
 @dataclass(frozen=True)
+class CsvRow:
+    line: int  # where the record starts in the file, counting the header as line 1
+    values: dict[str, str]
+    error: str | None = None  # a malformed record, reported as a rejected row
+
+
+@dataclass(frozen=True)
 class Rejected:
     line: int  # the line number in the file, counting the header as line 1
     reason: str
@@ -66,8 +73,12 @@ class ImportReport:
     committed: bool = False
 
 
-def read_csv(data: bytes) -> list[dict[str, str]]:
-    """The rows of a CSV file as dicts keyed by the (normalized) header, or ``BadFile``."""
+def read_csv(data: bytes) -> list[CsvRow]:
+    """The records of a CSV file keyed by the (normalized) header, or ``BadFile``.
+
+    Blank lines are skipped; a record with the wrong number of fields is kept with an error
+    so the report can name its line.
+    """
     try:
         text = data.decode("utf-8-sig")
     except UnicodeDecodeError:
@@ -89,17 +100,17 @@ def read_csv(data: bytes) -> list[dict[str, str]]:
             raise BadFile(f"The header row lacks the column(s): {', '.join(missing)}.")
         if len(set(header)) != len(header):
             raise BadFile("A column appears twice in the header row.")
-        rows: list[dict[str, str]] = []
+        rows: list[CsvRow] = []
+        line = reader.line_num + 1
         for values in reader:
+            start, line = line, reader.line_num + 1
             if not any(v.strip() for v in values):
-                rows.append({})  # blank line: keeps line numbers right, skipped later
                 continue
             if len(values) != len(header):
-                rows.append(
-                    {"__error__": f"has {len(values)} fields; the header has {len(header)}"}
-                )
-                continue
-            rows.append(dict(zip(header, values, strict=True)))
+                error = f"has {len(values)} fields; the header has {len(header)}"
+                rows.append(CsvRow(start, {}, error))
+            else:
+                rows.append(CsvRow(start, dict(zip(header, values, strict=True))))
             if len(rows) > MAX_ROWS:
                 raise BadFile(f"The file has more than {MAX_ROWS:,} rows; split it.")
     except csv.Error as err:
@@ -114,10 +125,11 @@ def _value(row: dict[str, str], name: str) -> str | None:
     return raw or None
 
 
-def _import_row(session: Session, org_id: int, row: dict[str, str], actor: str) -> bool:
+def _import_row(session: Session, org_id: int, record: CsvRow, actor: str) -> bool:
     """Create or update one patient; True when created."""
-    if "__error__" in row:
-        raise Invalid(f"The row {row['__error__']}.")
+    if record.error is not None:
+        raise Invalid(f"The row {record.error}.")
+    row = record.values
     first, last = _value(row, "first_name") or "", _value(row, "last_name") or ""
     external_id = _value(row, "external_id")
     existing = None
@@ -181,7 +193,7 @@ def _import_row(session: Session, org_id: int, row: dict[str, str], actor: str) 
 def import_patients(
     session: Session,
     org_id: int,
-    rows: Iterable[dict[str, str]],
+    rows: Iterable[CsvRow],
     *,
     actor: str,
     skip_invalid: bool = False,
@@ -189,28 +201,27 @@ def import_patients(
 ) -> ImportReport:
     """Import every row in the caller's transaction.
 
-    Each row runs in a savepoint so a bad row leaves no trace. When any row is rejected and
-    ``skip_invalid`` is false, ``report.committed`` is False and the caller must roll back.
+    Each row runs in a savepoint so a bad row leaves no trace. ``report.committed`` is False,
+    and the caller must roll back, when a row was rejected and either ``skip_invalid`` is
+    false or no row at all could be imported.
     """
     report = ImportReport()
-    for index, row in enumerate(rows):
-        line = index + 2
+    for record in rows:
         if progress:
             progress(1)
-        if not row:
-            continue
         report.rows += 1
         savepoint = session.begin_nested()
         try:
-            created = _import_row(session, org_id, row, actor)
+            created = _import_row(session, org_id, record, actor)
         except ServiceError as err:
             savepoint.rollback()
-            report.rejected.append(Rejected(line, err.message))
+            report.rejected.append(Rejected(record.line, err.message))
             continue
         savepoint.commit()
         if created:
             report.created += 1
         else:
             report.updated += 1
-    report.committed = skip_invalid or not report.rejected
+    imported_any = report.created + report.updated > 0
+    report.committed = not report.rejected or (skip_invalid and imported_any)
     return report

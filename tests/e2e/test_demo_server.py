@@ -1,0 +1,271 @@
+"""``clinictext serve --demo`` as a real process, spoken to over real HTTP.
+
+The expected failures come from the demo seed's documentation (services/demo.py):
+  Alice Ready    passes every check on both channels
+  Ben Landline   `phone` fails
+  Carla Nobody   `consent` fails (never opted in)
+  Dan Stopped    `consent` fails (replied STOP: only he can opt back in)
+  Erin Booked    `lead_stage` fails on the lead channel; the clinic channel passes
+  Gina Informed  `consent` fails for campaigns only
+  Sam Setup      (Lakeside Dental) `sms_enabled`, `sender_number` on the clinic channel and
+                 `spend_limit` fail
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+
+from tests.pg import free_port
+
+CLINICTEXT = str(Path(sys.executable).with_name("clinictext"))
+DEMO_KEY = "ct_demo_clinic_key"
+SETUP_KEY = "ct_demo_lakeside_key"
+SPEC_CHECK_ORDER = ["sms_enabled", "sender_number", "phone", "consent", "lead_stage", "spend_limit"]
+STARTUP_TIMEOUT = 30.0
+
+
+@dataclass
+class Server:
+    base: str
+    process: subprocess.Popen[bytes]
+    log: Path
+
+    def get(self, path: str, key: str | None = DEMO_KEY, **kw: Any) -> httpx.Response:
+        return httpx.get(self.base + path, headers=_auth(key), timeout=10, **kw)
+
+    def post(self, path: str, json: Any, key: str | None = DEMO_KEY) -> httpx.Response:
+        return httpx.post(self.base + path, json=json, headers=_auth(key), timeout=10)
+
+
+def _auth(key: str | None) -> dict[str, str]:
+    return {"Authorization": f"Bearer {key}"} if key else {}
+
+
+@contextmanager
+def demo_server(db_path: Path, log_name: str = "server.log") -> Iterator[Server]:
+    """Start ``clinictext serve --demo`` on a free port; always stop it afterwards."""
+    port = free_port()
+    env = {**os.environ, "CLINICTEXT_DATABASE_URL": f"sqlite:///{db_path}", "COLUMNS": "200"}
+    log = db_path.parent / log_name
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [CLINICTEXT, "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out, stderr=subprocess.STDOUT, env=env,
+        )
+    server = Server(f"http://127.0.0.1:{port}", process, log)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                pytest.fail(f"the server exited ({process.returncode}):\n{log.read_text()}")
+            try:
+                if httpx.get(server.base + "/healthz", timeout=1).status_code == 200:
+                    break
+            except httpx.HTTPError:
+                pass
+            if time.monotonic() > deadline:
+                pytest.fail(
+                    f"/healthz did not answer in {STARTUP_TIMEOUT:.0f} s:\n{log.read_text()}"
+                )
+            time.sleep(0.2)
+        yield server
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=15)
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Server]:
+    with demo_server(tmp_path_factory.mktemp("demo") / "demo.db") as s:
+        yield s
+
+
+def patient_ids(server: Server, key: str) -> dict[str, int]:
+    answer = server.get("/api/v1/patients", key=key, params={"limit": 200})
+    assert answer.status_code == 200, answer.text
+    names = [f"{p['first_name']} {p['last_name']}" for p in answer.json()]
+    assert len(names) == len(set(names)), f"duplicate patients: {sorted(names)}"
+    return {name: p["id"] for name, p in zip(names, answer.json(), strict=True)}
+
+
+@pytest.fixture(scope="module")
+def demo_ids(server: Server) -> dict[str, int]:
+    return patient_ids(server, DEMO_KEY)
+
+
+def failing(server: Server, patient_id: int, channel: str, kind: str, key: str = DEMO_KEY) -> Any:
+    answer = server.get(
+        f"/api/v1/patients/{patient_id}/can-text", key=key,
+        params={"channel": channel, "kind": kind},
+    )
+    assert answer.status_code == 200, answer.text
+    data = answer.json()
+    assert [c["id"] for c in data["checks"]] == SPEC_CHECK_ORDER
+    assert data["channel"] == channel
+    bad = {c["id"] for c in data["checks"] if not c["ok"]}
+    assert data["can_text"] is (not bad)
+    for check in data["checks"]:
+        if not check["ok"]:
+            assert check["fix"], check
+    return bad
+
+
+def test_healthz_answers(server: Server) -> None:
+    answer = httpx.get(server.base + "/healthz", timeout=5)
+    assert answer.status_code == 200
+    assert answer.json()["status"] == "ok"
+
+
+def test_demo_clinic_has_the_documented_patients(demo_ids: dict[str, int]) -> None:
+    assert set(demo_ids) == {
+        "Alice Ready", "Ben Landline", "Carla Nobody", "Dan Stopped", "Erin Booked",
+        "Gina Informed",
+    }
+
+
+@pytest.mark.parametrize("channel", ["lead", "clinic"])
+@pytest.mark.parametrize("kind", ["manual", "automated", "campaign"])
+def test_alice_passes_every_check_on_both_channels(
+    server: Server, demo_ids: dict[str, int], channel: str, kind: str
+) -> None:
+    assert failing(server, demo_ids["Alice Ready"], channel, kind) == set()
+
+
+def test_ben_fails_only_the_phone_check_because_his_phone_is_a_landline(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    assert failing(server, demo_ids["Ben Landline"], "clinic", "manual") == {"phone"}
+
+
+def test_carla_fails_only_consent_because_she_never_opted_in(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    assert failing(server, demo_ids["Carla Nobody"], "clinic", "manual") == {"consent"}
+
+
+def test_dan_fails_only_consent_and_must_text_start_himself(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    dan = demo_ids["Dan Stopped"]
+    assert failing(server, dan, "clinic", "manual") == {"consent"}
+    checks = server.get(f"/api/v1/patients/{dan}/can-text", params={"channel": "clinic"}).json()
+    consent = next(c for c in checks["checks"] if c["id"] == "consent")
+    assert "START" in consent["fix"]
+
+
+def test_erin_fails_lead_stage_on_the_lead_channel_only(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    erin = demo_ids["Erin Booked"]
+    assert failing(server, erin, "lead", "manual") == {"lead_stage"}
+    assert failing(server, erin, "clinic", "manual") == set()
+
+
+def test_gina_fails_consent_for_campaigns_only(server: Server, demo_ids: dict[str, int]) -> None:
+    gina = demo_ids["Gina Informed"]
+    assert failing(server, gina, "clinic", "campaign") == {"consent"}
+    assert failing(server, gina, "clinic", "manual") == set()
+    assert failing(server, gina, "clinic", "automated") == set()
+
+
+def test_sam_at_lakeside_fails_sms_enabled_sender_number_and_spend_limit(server: Server) -> None:
+    ids = patient_ids(server, SETUP_KEY)
+    assert set(ids) == {"Sam Setup"}
+    assert failing(server, ids["Sam Setup"], "clinic", "manual", key=SETUP_KEY) == {
+        "sms_enabled", "sender_number", "spend_limit",
+    }
+
+
+def test_one_clinic_cannot_see_the_other_clinics_patient(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    answer = server.get(f"/api/v1/patients/{demo_ids['Alice Ready']}", key=SETUP_KEY)
+    assert answer.status_code == 404
+    assert answer.json()["error"]["code"]
+
+
+def test_sending_to_alice_is_queued(server: Server, demo_ids: dict[str, int]) -> None:
+    alice = demo_ids["Alice Ready"]
+    answer = server.post(
+        "/api/v1/messages",
+        {"patient_id": alice, "channel": "clinic", "body": "Hi Alice, see you Tuesday."},
+    )
+    assert answer.status_code == 202, answer.text
+    message = answer.json()
+    assert message["status"] == "queued"
+    assert message["patient_id"] == alice
+
+    fetched = server.get(f"/api/v1/messages/{message['id']}")
+    assert fetched.status_code == 200
+    assert fetched.json()["label"] == "Pending"
+
+
+def test_sending_to_carla_is_refused_with_every_check_and_writes_nothing(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    carla = demo_ids["Carla Nobody"]
+    answer = server.post(
+        "/api/v1/messages", {"patient_id": carla, "channel": "clinic", "body": "Hi Carla"}
+    )
+    assert answer.status_code == 422, answer.text
+    error = answer.json()["error"]
+    assert error["code"] == "cannot_text"
+    assert error["message"]
+    assert [c["id"] for c in error["checks"]] == SPEC_CHECK_ORDER
+    assert {c["id"] for c in error["checks"] if not c["ok"]} == {"consent"}
+
+    sent = server.get(f"/api/v1/patients/{carla}/messages")
+    assert sent.status_code == 200
+    assert sent.json() == []
+
+
+def test_openapi_document_is_served(server: Server) -> None:
+    answer = httpx.get(server.base + "/openapi.json", timeout=10)
+    assert answer.status_code == 200
+    doc = answer.json()
+    assert "openapi" in doc
+    assert any(path.startswith("/api/v1/") for path in doc["paths"])
+
+
+@pytest.mark.parametrize("key", ["ct_not_a_real_key", None])
+def test_a_wrong_or_missing_key_is_401_with_an_error_code(server: Server, key: str | None) -> None:
+    answer = server.get("/api/v1/org", key=key)
+    assert answer.status_code == 401
+    error = answer.json()["error"]
+    assert re.fullmatch(r"[a-z]+(_[a-z]+)*", error["code"])
+    assert error["message"]
+
+
+def test_demo_seeding_twice_on_the_same_database_changes_nothing(tmp_path: Path) -> None:
+    db_path = tmp_path / "twice.db"
+    with demo_server(db_path, "first.log") as first:
+        demo_before = patient_ids(first, DEMO_KEY)
+        setup_before = patient_ids(first, SETUP_KEY)
+        numbers_before = first.get("/api/v1/numbers").json()
+    with demo_server(db_path, "second.log") as second:
+        assert second.get("/api/v1/org").status_code == 200
+        demo_after = patient_ids(second, DEMO_KEY)
+        setup_after = patient_ids(second, SETUP_KEY)
+        numbers_after = second.get("/api/v1/numbers").json()
+        alice = demo_after["Alice Ready"]
+        assert failing(second, alice, "clinic", "manual") == set()
+    assert len(demo_before) == 6
+    assert demo_after == demo_before
+    assert setup_after == setup_before
+    assert numbers_after == numbers_before
