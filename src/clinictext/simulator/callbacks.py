@@ -1,0 +1,179 @@
+"""Signed webhooks: status callbacks (with delays, retries and chaos) and inbound texts.
+
+Every webhook is form-encoded and signed like Twilio's: ``X-Twilio-Signature`` is
+``RequestValidator(auth_token).compute_signature(url, params)`` over the exact URL posted to,
+query string included. One aiohttp session serves the whole life of the app; each accepted
+message gets one asyncio task that walks it through ``sent`` and its final status, so the REST
+answer never waits for a callback. :meth:`CallbackDispatcher.aclose` cancels those tasks.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from collections.abc import Coroutine
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+from twilio.request_validator import RequestValidator
+from yarl import URL
+
+from clinictext.simulator.resources import API_VERSION
+from clinictext.simulator.settings import SimulatorSettings
+from clinictext.simulator.state import CallbackAttempt, CarrierState, Message, utcnow
+
+USER_AGENT = "TwilioProxy/1.1"
+
+
+def status_callback_params(message: Message, status: str, error_code: int | None) -> dict[str, str]:
+    """The form fields of Twilio's status callback for an outbound message."""
+    params = {
+        "MessageSid": message.sid,
+        "SmsSid": message.sid,
+        "SmsStatus": status,
+        "MessageStatus": status,
+        "AccountSid": message.account_sid,
+        "From": message.from_,
+        "To": message.to,
+        "ApiVersion": API_VERSION,
+    }
+    if error_code is not None:
+        params["ErrorCode"] = str(error_code)
+    if status == "delivered":
+        params["RawDlrDoneDate"] = utcnow().strftime("%y%m%d%H%M")  # YYMMDDhhmm
+    return params
+
+
+class CallbackDispatcher:
+    """Posts signed webhooks and runs the delivery life of each accepted message."""
+
+    def __init__(self, settings: SimulatorSettings, state: CarrierState) -> None:
+        self.settings = settings
+        self.state = state
+        self._validator = RequestValidator(settings.auth_token)
+        self._session: aiohttp.ClientSession | None = None
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    # -- plumbing ----------------------------------------------------------------------------
+
+    def _client(self) -> aiohttp.ClientSession:
+        if self._session is None or self._session.closed:
+            self._session = aiohttp.ClientSession(
+                timeout=aiohttp.ClientTimeout(total=self.settings.callback_timeout_s),
+                headers={"User-Agent": USER_AGENT},
+            )
+        return self._session
+
+    def sign(self, url: str, params: dict[str, str]) -> str:
+        signature: str = self._validator.compute_signature(url, params)
+        return signature
+
+    async def post_signed(
+        self,
+        url: str,
+        params: dict[str, str],
+        *,
+        idempotency_token: str | None = None,
+        timeout_s: float | None = None,
+    ) -> tuple[int, str]:
+        """POST a signed form to ``url``; the HTTP status and body text (errors propagate)."""
+        headers = {
+            "Content-Type": "application/x-www-form-urlencoded",
+            "X-Twilio-Signature": self.sign(url, params),
+            "I-Twilio-Idempotency-Token": idempotency_token or uuid.uuid4().hex,
+        }
+        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        # encoded=True: post to exactly the URL that was signed, without re-quoting it.
+        async with self._client().post(
+            URL(url, encoded=True),
+            data=urlencode(params),
+            headers=headers,
+            allow_redirects=False,
+            timeout=timeout,
+        ) as response:
+            return response.status, await response.text()
+
+    def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:
+        task = asyncio.create_task(coro)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    @property
+    def pending(self) -> int:
+        """How many message lifecycles are still running."""
+        return len(self._tasks)
+
+    async def cancel_all(self) -> None:
+        """Cancel every pending lifecycle and wait until they have stopped."""
+        tasks = list(self._tasks)
+        for task in tasks:
+            task.cancel()
+        if tasks:
+            await asyncio.gather(*tasks, return_exceptions=True)
+        self._tasks.difference_update(tasks)
+
+    async def aclose(self) -> None:
+        """Stop all deliveries and close the HTTP session (the app's shutdown)."""
+        await self.cancel_all()
+        if self._session is not None:
+            await self._session.close()
+            self._session = None
+
+    # -- status callbacks --------------------------------------------------------------------
+
+    def start_lifecycle(self, message: Message) -> None:
+        """Schedule ``sent`` then the final status for an accepted outbound message."""
+        self._spawn(self._lifecycle(message))
+
+    async def _lifecycle(self, message: Message) -> None:
+        final = message.final_status or "delivered"
+        steps: list[tuple[str, int | None]] = [("sent", None), (final, message.planned_error)]
+        if self.state.chaos.reorder:
+            steps.reverse()
+        for status, error_code in steps:
+            await asyncio.sleep(self.state.draw_delay_ms() / 1000)
+            self.state.advance(message, status, error_code)
+            url = message.status_callback
+            if not url:
+                continue
+            params = status_callback_params(message, status, error_code)
+            for copy in range(1 + self.state.chaos.duplicate_callbacks):
+                await self._deliver(message.sid, url, params, copy)
+
+    async def _deliver(self, sid: str, url: str, params: dict[str, str], copy: int) -> None:
+        """One callback, retried with exponential back-off on connection errors and 5xx."""
+        token = uuid.uuid4().hex
+        retries = max(0, self.settings.callback_retries)
+        for attempt in range(retries + 1):
+            http_status: int | None = None
+            error: str | None = None
+            try:
+                http_status, _ = await self.post_signed(url, params, idempotency_token=token)
+            except (aiohttp.ClientError, TimeoutError) as exc:
+                error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+            except Exception as exc:  # not worth retrying (a malformed URL...): record, stop
+                error = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                retries = attempt
+            self.state.callbacks.append(
+                CallbackAttempt(
+                    sid=sid,
+                    url=url,
+                    status=params["MessageStatus"],
+                    http_status=http_status,
+                    at=utcnow(),
+                    attempt=attempt + 1,
+                    copy=copy,
+                    error=error,
+                )
+            )
+            if http_status is not None and http_status < 500:
+                return
+            if attempt < retries:
+                await asyncio.sleep(self.settings.callback_backoff_ms * (2**attempt) / 1000)
+
+    # -- inbound -----------------------------------------------------------------------------
+
+    async def send_inbound(self, url: str, params: dict[str, str]) -> tuple[int, str]:
+        """Deliver an inbound text once (Twilio does not retry these); status and body."""
+        return await self.post_signed(url, params, timeout_s=30.0)
