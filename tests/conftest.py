@@ -89,7 +89,7 @@ def factory(engine: Engine) -> sessionmaker[Session]:
 
 @pytest.fixture
 def client(db_url: str) -> Iterator[TestClient]:
-    app = create_app(Settings(database_url=db_url))
+    app = create_app(Settings(database_url=db_url), simulator=False)
     with TestClient(app, raise_server_exceptions=False) as c:
         yield c
 

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import os
+import signal
 import sys
 from pathlib import Path
 from typing import Annotated, Any
@@ -27,6 +31,8 @@ key_app = typer.Typer(help="API keys.", no_args_is_help=True)
 app.add_typer(db_app, name="db")
 app.add_typer(org_app, name="org")
 app.add_typer(key_app, name="apikey")
+connector_app = typer.Typer(help="The connector to the SMS provider.", no_args_is_help=True)
+app.add_typer(connector_app, name="connector")
 
 console = Console()
 err_console = Console(stderr=True)
@@ -250,17 +256,30 @@ def import_csv(
     raise typer.Exit(0 if report.committed else 1)
 
 
+def _public_url_for(host: str, port: int) -> None:
+    """Default the public URL to the address served, unless it was configured."""
+    if "CLINICTEXT_PUBLIC_URL" not in os.environ:
+        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
+        os.environ["CLINICTEXT_PUBLIC_URL"] = f"http://{shown}:{port}"
+        get_settings.cache_clear()
+
+
 @app.command("serve")
 def serve(
     host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
     port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
     demo_data: Annotated[bool, typer.Option("--demo", help="Seed the demo clinic.")] = False,
+    dispatch: Annotated[
+        bool, typer.Option("--dispatch/--no-dispatch", help="Run the dispatch worker too.")
+    ] = True,
 ) -> None:
-    """Apply migrations and run the API server."""
+    """Apply migrations and run the API, the webhooks, the dispatcher and (with the
+    simulator provider) the carrier simulator, in one process."""
     import uvicorn
 
     from clinictext.api.app import create_app
 
+    _public_url_for(host, port)
     settings = get_settings()
     upgrade(settings.database_url)
     if demo_data:
@@ -272,7 +291,187 @@ def serve(
         )
         for name, pid in sorted(seed.patients.items(), key=lambda kv: kv[1]):
             console.print(f"  patient {pid}: {name}")
-    uvicorn.run(create_app(settings), host=host, port=port, log_level=settings.log_level.lower())
+    uvicorn.run(
+        create_app(settings, dispatcher=dispatch),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+@app.command("worker")
+def worker() -> None:
+    """Run the dispatch worker alone (scale-out: several workers share one PostgreSQL)."""
+    from clinictext.api.app import dispatch_config
+    from clinictext.dispatch.worker import Dispatcher
+    from clinictext.providers.factory import build_provider
+
+    settings = get_settings()
+    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
+
+    async def main() -> None:
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        provider = build_provider(settings)
+        engine = make_engine(settings.database_url)
+        try:
+            await Dispatcher(session_factory(engine), provider, dispatch_config(settings)).run(stop)
+        finally:
+            await provider.close()
+            engine.dispose()
+
+    asyncio.run(main())
+
+
+@app.command("simulator")
+def simulator(
+    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
+    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
+    webhook_url: Annotated[
+        str | None,
+        typer.Option(
+            help="Where patient replies are posted (default: the public URL's "
+            "/webhooks/twilio/sms)."
+        ),
+    ] = None,
+) -> None:
+    """Run the Twilio-compatible carrier simulator alone."""
+    import uvicorn
+
+    from clinictext.providers.factory import credentials, simulator_seed
+    from clinictext.simulator.app import SimulatorSettings, create_simulator
+
+    settings = get_settings()
+    sid, token = credentials(settings.model_copy(update={"provider": "simulator"}))
+    inbound = webhook_url or settings.public_url.rstrip("/") + "/webhooks/twilio/sms"
+    console.print(
+        f"Carrier simulator on http://{host}:{port} (account {sid}); replies go to {inbound}"
+    )
+    uvicorn.run(
+        create_simulator(
+            SimulatorSettings(
+                account_sid=sid,
+                auth_token=token,
+                inbound_webhook_url=inbound,
+                seed=simulator_seed(settings),
+            )
+        ),
+        host=host,
+        port=port,
+        log_level=settings.log_level.lower(),
+    )
+
+
+def _print_connector(state: Any, as_json: bool) -> None:
+    data = {
+        "state": state.view.state.value,
+        "since": state.view.since,
+        "last_success_at": state.view.last_success_at,
+        "pending": state.pending,
+        "errors": [
+            {
+                "id": e.id,
+                "at": e.first_at,
+                "last_at": e.last_at,
+                "occurrences": e.occurrences,
+                "message": e.message,
+                "acknowledged": e.acknowledged_at is not None,
+            }
+            for e in state.errors
+        ],
+    }
+    if as_json:
+        _emit(data)
+        return
+    colour = {"up": "green", "degraded": "yellow", "down": "red"}[data["state"]]
+    since = f" since {data['since']:%Y-%m-%d %H:%M:%S} UTC" if data["since"] else ""
+    console.print(
+        f"Connector: [{colour}]{data['state']}[/{colour}]{since}; "
+        f"{data['pending']} text(s) pending."
+    )
+    open_errors = [e for e in data["errors"] if not e["acknowledged"]]
+    if open_errors:
+        table = Table(title="Errors to acknowledge")
+        table.add_column("id", justify="right")
+        table.add_column("last seen (UTC)")
+        table.add_column("times", justify="right")
+        table.add_column("error")
+        for e in open_errors:
+            table.add_row(
+                str(e["id"]),
+                f"{e['last_at']:%Y-%m-%d %H:%M:%S}",
+                str(e["occurrences"]),
+                e["message"],
+            )
+        console.print(table)
+
+
+@connector_app.command("status")
+def connector_status(org: OrgOpt, as_json: JsonOpt = False) -> None:
+    """The connector's state, pending texts and errors."""
+    from clinictext.services import connector
+
+    try:
+        with transaction(_factory()) as session:
+            orgs.get_org(session, org)
+            state = connector.status(session, org, utcnow())
+    except ServiceError as err:
+        _fail(err, as_json)
+    _print_connector(state, as_json)
+
+
+@connector_app.command("acknowledge")
+def connector_acknowledge(org: OrgOpt, as_json: JsonOpt = False) -> None:
+    """Acknowledge every open connector error."""
+    from clinictext.services import connector
+
+    try:
+        with transaction(_factory()) as session:
+            orgs.get_org(session, org)
+            count = connector.acknowledge(session, org, CLI_ACTOR, utcnow())
+    except ServiceError as err:
+        _fail(err, as_json)
+    if as_json:
+        _emit({"acknowledged": count})
+    else:
+        console.print(f"Acknowledged {count} error(s).")
+
+
+@connector_app.command("refresh")
+def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
+    """Re-check the provider and re-drive every pending text."""
+    from clinictext.providers.factory import build_provider
+    from clinictext.services.refresh import refresh
+
+    settings = get_settings()
+    factory = _factory()
+    try:
+        with transaction(factory) as session:
+            orgs.get_org(session, org)
+    except ServiceError as err:
+        _fail(err, as_json)
+
+    async def run() -> Any:
+        provider = build_provider(settings)
+        try:
+            return await refresh(factory, provider, org, CLI_ACTOR)
+        finally:
+            await provider.close()
+
+    result = asyncio.run(run())
+    if as_json:
+        _emit(
+            {
+                "state": result.status.view.state.value,
+                "redriven": result.redriven,
+                "checked": result.checked,
+            }
+        )
+    else:
+        _print_connector(result.status, False)
+        console.print(f"Re-drove {result.redriven} text(s); refreshed {result.checked} status(es).")
 
 
 def main() -> None:  # pragma: no cover - console entry

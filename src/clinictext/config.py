@@ -26,6 +26,17 @@ class Settings(BaseSettings):
     twilio_account_sid: str = ""
     twilio_auth_token: str = ""
     twilio_api_base_url: str = "https://api.twilio.com"
+    twilio_messaging_base_url: str = "https://messaging.twilio.com"
+    twilio_numbers_base_url: str = "https://numbers.twilio.com"
+    simulator_seed: int | None = Field(
+        default=None,
+        description="Seed of the carrier simulator (default: a new one each start, so message "
+        "ids never repeat across restarts).",
+    )
+    dispatch_batch_size: int = Field(default=500, ge=1, le=5000)
+    retry_validity_hours: float = Field(
+        default=4.0, gt=0, description="How long a text is retried before it fails."
+    )
     default_country: str = Field(default="US", description="Region for numbers without +country.")
     log_level: str = "INFO"
 

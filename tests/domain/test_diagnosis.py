@@ -1,89 +1,149 @@
-"""Tests for clinictext.domain.diagnosis: why a message is not delivered, and what to do.
+"""Why a message is not delivered, and what to do: every example of SPEC §2."""
 
-SPEC §2: every message that is not delivered has a diagnosis, one sentence saying why and one
-saying what to do; a delivered or received message has none.
-"""
+from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from clinictext.domain.diagnosis import Diagnosis, MessageFacts, diagnose
+from clinictext.domain.checklist import Verification
+from clinictext.domain.connector import ConnectorState
+from clinictext.domain.diagnosis import MessageFacts, diagnose
 from clinictext.domain.statuses import Status
 
-
-def _outbound(status: str, **kw) -> MessageFacts:
-    return MessageFacts(status=Status(status), direction="outbound", **kw)
+NOW = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)  # 10:00 in Los Angeles
 
 
-def test_delivered_message_has_no_diagnosis():
-    assert diagnose(_outbound("delivered")) is None
+def facts(status: Status, **kw: object) -> MessageFacts:
+    base: dict[str, object] = {
+        "direction": "outbound",
+        "now": NOW,
+        "timezone": "America/Los_Angeles",
+    }
+    base.update(kw)
+    return MessageFacts(status=status, **base)  # type: ignore[arg-type]
 
 
-def test_received_inbound_message_has_no_diagnosis():
-    assert diagnose(MessageFacts(status=Status.RECEIVED, direction="inbound")) is None
+@pytest.mark.parametrize("status", [Status.DELIVERED])
+def test_delivered_has_no_diagnosis(status: Status) -> None:
+    assert diagnose(facts(status)) is None
 
 
-@pytest.mark.parametrize(
-    "facts",
-    [
-        _outbound("scheduled"),
-        _outbound("scheduled", due_at=datetime(2024, 5, 2, 15, 0, tzinfo=UTC)),
-        _outbound("queued"),
-        _outbound("sending"),
-        _outbound("sent"),
-        _outbound("undelivered", error_code="30003", error_message="Unreachable handset"),
-        _outbound("failed", error_code="21211", error_message="Invalid 'To' phone number"),
-        _outbound("failed"),
-        _outbound("canceled"),
-    ],
-    ids=lambda f: f"{f.status.value}{'-' + f.error_code if f.error_code else ''}",
-)
-def test_message_not_delivered_has_a_reason_and_a_fix(facts):
-    diagnosis = diagnose(facts)
-    assert isinstance(diagnosis, Diagnosis)
-    for sentence in (diagnosis.summary, diagnosis.fix):
-        assert sentence.strip()
-        assert sentence[0].isupper()
-        assert sentence.endswith(".")
+def test_received_has_no_diagnosis() -> None:
+    assert diagnose(facts(Status.RECEIVED, direction="inbound")) is None
 
 
-@pytest.mark.parametrize("status", ["scheduled", "queued", "sending"])
-def test_message_waiting_to_go_out_is_diagnosed_as_pending(status):
-    assert diagnose(_outbound(status)).summary.startswith("Pending")
+@pytest.mark.parametrize("status", [Status.QUEUED, Status.SENDING])
+def test_pending_while_the_connector_is_down_says_since_when_and_resends(status: Status) -> None:
+    d = diagnose(
+        facts(
+            status,
+            connector=ConnectorState.DOWN,
+            connector_since=datetime(2026, 3, 2, 17, 42, tzinfo=UTC),  # 09:42 local
+        )
+    )
+    assert d is not None
+    assert (
+        d.summary == "Pending because the SMS provider is unreachable (connector down since 09:42)."
+    )
+    assert "resends by itself" in d.fix
+    assert "check the provider credentials and refresh the connector" in d.fix
 
 
-def test_scheduled_message_says_when_it_goes_out():
-    diagnosis = diagnose(_outbound("scheduled", due_at=datetime(2024, 5, 2, 15, 0, tzinfo=UTC)))
-    assert "15:00" in diagnosis.summary
-    assert "held" in diagnosis.summary
+def test_pending_behind_a_landline_sender_awaiting_confirmation() -> None:
+    d = diagnose(
+        facts(Status.QUEUED, sender_kind="landline", sender_verification=Verification.PENDING)
+    )
+    assert d is not None
+    assert "landline number still awaiting confirmation by the provider" in d.summary
 
 
-def test_scheduled_message_can_be_canceled_if_unwanted():
-    assert "Cancel" in diagnose(_outbound("scheduled")).fix
+def test_pending_behind_a_sender_that_failed_verification() -> None:
+    d = diagnose(
+        facts(Status.QUEUED, sender_kind="toll_free", sender_verification=Verification.FAILED)
+    )
+    assert d is not None
+    assert "could not verify" in d.summary
 
 
-def test_sent_message_says_the_carrier_has_not_confirmed_delivery():
-    diagnosis = diagnose(_outbound("sent"))
-    assert diagnosis.summary.startswith("Sent")
-    assert "not confirmed" in diagnosis.summary
-    assert "some carriers never confirm" in diagnosis.summary
+def test_held_for_the_send_window_says_when_it_goes_out() -> None:
+    due = datetime(2026, 3, 3, 16, 0, tzinfo=UTC)  # 08:00 tomorrow in Los Angeles
+    d = diagnose(facts(Status.SCHEDULED, due_at=due))
+    assert d is not None
+    assert "held for the send window" in d.summary
+    assert "goes out at 2026-03-03 08:00" in d.summary
 
 
-@pytest.mark.parametrize("status", ["failed", "undelivered"])
-def test_failed_message_diagnosis_names_the_error_code(status):
-    diagnosis = diagnose(_outbound(status, error_code="30007", error_message="Message filtered"))
-    assert diagnosis.summary.startswith("Failed")
-    assert "30007" in diagnosis.summary
-    assert "Message filtered" in diagnosis.summary
+def test_retrying_after_a_transient_error_says_when_and_why() -> None:
+    d = diagnose(
+        facts(
+            Status.QUEUED,
+            due_at=NOW + timedelta(seconds=30),
+            last_detail="retrying in 30 s: the SMS provider is unreachable",
+        )
+    )
+    assert d is not None
+    assert d.summary == "Pending: retrying at 10:00 after the SMS provider is unreachable."
 
 
-def test_failed_message_fix_points_at_the_wireless_phone():
-    diagnosis = diagnose(_outbound("failed", error_code="21211", error_message="Invalid number"))
-    assert "wireless phone" in diagnosis.fix
+def test_queued_and_due_goes_out_by_itself() -> None:
+    d = diagnose(facts(Status.QUEUED, due_at=NOW))
+    assert d is not None
+    assert d.summary.startswith("Pending")
 
 
-def test_canceled_message_says_it_was_canceled_and_how_to_send_again():
-    diagnosis = diagnose(_outbound("canceled"))
-    assert "Canceled" in diagnosis.summary
-    assert "new text" in diagnosis.fix
+def test_sent_but_never_confirmed() -> None:
+    d = diagnose(facts(Status.SENT))
+    assert d is not None
+    assert "carrier has not confirmed delivery" in d.summary
+    assert "some carriers never confirm" in d.summary
+
+
+@pytest.mark.parametrize("code", ["21211", "21614", "30005", "30006"])
+def test_failed_for_an_invalid_or_landline_phone(code: str) -> None:
+    d = diagnose(facts(Status.FAILED, error_code=code))
+    assert d is not None
+    assert d.summary.startswith("Failed: the patient's wireless phone is invalid or a landline")
+    assert d.fix == "Edit the patient's wireless phone and retry."
+
+
+def test_failed_as_spam_points_at_links_and_the_lint() -> None:
+    d = diagnose(facts(Status.UNDELIVERED, error_code="30007"))
+    assert d is not None
+    assert d.summary == "Failed: the carrier filtered it as spam (error 30007)."
+    assert "Remove links" in d.fix and "lint" in d.fix
+
+
+def test_failed_because_the_recipient_opted_out_at_the_carrier() -> None:
+    d = diagnose(facts(Status.FAILED, error_code="21610"))
+    assert d is not None
+    assert d.summary == (
+        "Failed: the recipient opted out at the carrier (consent has been updated to opted out)."
+    )
+    assert "START" in d.fix
+
+
+def test_failed_after_the_validity_period() -> None:
+    d = diagnose(
+        facts(
+            Status.FAILED,
+            error_code="expired",
+            error_message="Could not be handed to the SMS provider within 4 hours "
+            "(last problem: the SMS provider is unreachable)",
+        )
+    )
+    assert d is not None
+    assert "within 4 hours" in d.summary
+    assert "refresh" in d.fix
+
+
+def test_failed_with_an_unknown_code_still_explains() -> None:
+    d = diagnose(facts(Status.FAILED, error_code="99999", error_message="Something odd"))
+    assert d is not None
+    assert "99999" in d.summary and "Something odd" in d.summary
+
+
+def test_canceled_says_so() -> None:
+    d = diagnose(facts(Status.CANCELED))
+    assert d is not None
+    assert d.summary.startswith("Canceled")

@@ -1,31 +1,78 @@
-"""The ASGI application: REST API v1, with its error mapping and database."""
+"""The ASGI application: REST API v1, provider webhooks, and optionally the dispatcher and
+the carrier simulator, so that one process is a complete working system."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
 from sqlalchemy import text
+from starlette.applications import Starlette
 
 from clinictext import __version__
-from clinictext.api import errors
+from clinictext.api import errors, webhooks
 from clinictext.api.deps import SessionDep
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
+from clinictext.dispatch.results import RetryPolicy
+from clinictext.dispatch.worker import DispatchConfig, Dispatcher
+from clinictext.providers.factory import (
+    SIMULATOR_PATH,
+    build_provider,
+    credentials,
+    simulator_seed,
+)
 from clinictext.store.db import make_engine, session_factory
 
 
-def create_app(settings: Settings | None = None) -> FastAPI:
-    """Build the app on ``settings`` (default: from the environment). Migrations are not run."""
+def dispatch_config(settings: Settings) -> DispatchConfig:
+    return DispatchConfig(
+        public_url=settings.public_url,
+        batch_size=settings.dispatch_batch_size,
+        retry=RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours)),
+    )
+
+
+def create_app(
+    settings: Settings | None = None, *, dispatcher: bool = False, simulator: bool | None = None
+) -> FastAPI:
+    """Build the app on ``settings`` (default: from the environment). Migrations are not run.
+
+    ``dispatcher`` runs the dispatch worker inside the app; ``simulator`` mounts the carrier
+    simulator at /simulator (default: when the provider is ``simulator``).
+    """
     settings = settings or get_settings()
     engine = make_engine(settings.database_url)
+    factory = session_factory(engine)
+    provider = build_provider(settings)
+    mount_simulator = settings.provider == "simulator" if simulator is None else simulator
+    sub_apps: list[Starlette] = []
 
     @asynccontextmanager
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
-        yield
-        engine.dispose()
+        stop = asyncio.Event()
+        task = None
+        async with contextlib.AsyncExitStack() as stack:
+            # Starlette does not run the lifespan of mounted apps: run theirs here.
+            for sub in sub_apps:
+                await stack.enter_async_context(sub.router.lifespan_context(sub))
+            if dispatcher:
+                worker = Dispatcher(factory, provider, dispatch_config(settings))
+                task = asyncio.create_task(worker.run(stop))
+            try:
+                yield
+            finally:
+                stop.set()
+                if task is not None:
+                    with contextlib.suppress(asyncio.CancelledError):
+                        await task
+                await provider.close()
+                engine.dispose()
 
     app = FastAPI(
         lifespan=lifespan,
@@ -36,9 +83,25 @@ def create_app(settings: Settings | None = None) -> FastAPI:
     )
     app.state.settings = settings
     app.state.engine = engine
-    app.state.session_factory = session_factory(engine)
+    app.state.session_factory = factory
+    app.state.provider = provider
     errors.install(app)
     app.include_router(v1_router)
+    app.include_router(webhooks.router)
+    if mount_simulator:
+        from clinictext.simulator.app import SimulatorSettings, create_simulator
+
+        sid, token = credentials(settings)
+        carrier = create_simulator(
+            SimulatorSettings(
+                account_sid=sid,
+                auth_token=token,
+                inbound_webhook_url=settings.public_url.rstrip("/") + "/webhooks/twilio/sms",
+                seed=simulator_seed(settings),
+            )
+        )
+        sub_apps.append(carrier)
+        app.mount(SIMULATOR_PATH, carrier)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:

@@ -233,6 +233,7 @@ class MessageOut(BaseModel):
     provider_id: str | None
     created_at: datetime
     history: list[HistoryOut]
+    attempts: list[AttemptOut]
     diagnosis: DiagnosisOut | None
 
 
@@ -254,3 +255,37 @@ class AuditOut(BaseModel):
     entity_id: int | None
     data: dict[str, object]
     at: datetime
+
+
+class ConnectorErrorOut(BaseModel):
+    id: int
+    at: datetime
+    last_at: datetime
+    occurrences: int
+    message: str
+    acknowledged: bool
+
+
+class ConnectorOut(BaseModel):
+    state: str
+    since: datetime | None
+    last_success_at: datetime | None
+    pending: int
+    errors: list[ConnectorErrorOut]
+
+
+class RefreshOut(BaseModel):
+    state: str
+    redriven: int
+    checked: int
+
+
+class AttemptOut(BaseModel):
+    at: datetime
+    operation: str
+    outcome: str
+    http_status: int | None
+    elapsed_ms: int
+    error: str | None
+    request: dict[str, object]
+    response: dict[str, object] | None

@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import datetime
+
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinictext.domain.checklist import Verification
+from clinictext.domain.connector import ConnectorView
+from clinictext.domain.diagnosis import Diagnosis, MessageFacts, diagnose
+from clinictext.domain.statuses import Status
+from clinictext.services import connector
 from clinictext.services.errors import Invalid, NotFound
+from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
-from clinictext.store.models import Message, MessageEvent
+from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
 
 DIRECTIONS = ("outbound", "inbound")
 
@@ -52,3 +61,54 @@ def list_messages(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, str(rows[-1].id) if more else None)
+
+
+def attempts(session: Session, message: Message) -> list[ProviderAttempt]:
+    """The provider calls made for this message, oldest first."""
+    q = (
+        select(ProviderAttempt)
+        .where(ProviderAttempt.message_id == message.id)
+        .order_by(ProviderAttempt.id)
+    )
+    return list(session.scalars(q))
+
+
+@dataclass(frozen=True)
+class DiagnosisContext:
+    """What every message of one organization is diagnosed against, loaded once."""
+
+    now: datetime
+    timezone: str
+    connector: ConnectorView
+
+
+def diagnosis_context(session: Session, org_id: int, now: datetime) -> DiagnosisContext:
+    return DiagnosisContext(
+        now, get_org(session, org_id).timezone, connector.view(session, org_id, now)
+    )
+
+
+def diagnosis(
+    session: Session, message: Message, ctx: DiagnosisContext, events: list[MessageEvent]
+) -> Diagnosis | None:
+    sender = (
+        session.get(SenderNumber, message.sender_number_id) if message.sender_number_id else None
+    )
+    return diagnose(
+        MessageFacts(
+            status=Status(message.status),
+            direction=message.direction,
+            now=ctx.now,
+            timezone=ctx.timezone,
+            error_code=message.error_code,
+            error_message=message.error_message,
+            due_at=message.due_at,
+            last_detail=events[-1].detail if events else None,
+            connector=ctx.connector.state,
+            connector_since=ctx.connector.since,
+            sender_kind=sender.kind if sender else None,
+            sender_verification=Verification(sender.verification)
+            if sender
+            else Verification.VERIFIED,
+        )
+    )

@@ -95,6 +95,10 @@ class SenderNumber(Base):
     mps: Mapped[int] = mapped_column(Integer, default=1)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     verified_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # Pacing shared by every worker: the earliest time this number may send its next segment.
+    next_send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the provider was last asked about a pending verification.
+    checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 class Patient(Base):
@@ -196,6 +200,13 @@ class Message(Base):
             sqlite_where=OUTBOX_WHERE,
             postgresql_where=OUTBOX_WHERE,
         ),
+        # Messages handed to the provider by a worker that may have died.
+        Index(
+            "ix_messages_in_flight",
+            "lease_until",
+            sqlite_where=text("status = 'sending'"),
+            postgresql_where=text("status = 'sending'"),
+        ),
         Index(
             "uq_messages_provider_id",
             "provider_id",
@@ -226,7 +237,12 @@ class Message(Base):
     from_phone: Mapped[str | None] = mapped_column(String(20))
     status: Mapped[str] = mapped_column(String(12))
     due_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A transient failure is retried until then; after it the text fails.
+    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     attempts: Mapped[int] = mapped_column(Integer, default=0)
+    # While `sending`: which worker holds it and until when (then it is reconciled).
+    claimed_by: Mapped[str | None] = mapped_column(String(64))
+    lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider_id: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -299,3 +315,58 @@ class AuditEvent(Base):
     entity_id: Mapped[int | None] = mapped_column(BigInteger)
     data: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ProviderAttempt(Base):
+    """The per-attempt provider log: request, answer, time taken; no secrets, no bodies."""
+
+    __tablename__ = "provider_attempts"
+    __table_args__ = (
+        Index("ix_provider_attempts_org", "organization_id", "id"),
+        Index("ix_provider_attempts_message", "message_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    operation: Mapped[str] = mapped_column(String(20))
+    # ok: accepted; refused: the provider answered but refused; unreachable: no usable answer.
+    outcome: Mapped[str] = mapped_column(String(12))
+    http_status: Mapped[int | None] = mapped_column(Integer)
+    elapsed_ms: Mapped[int] = mapped_column(Integer)
+    error: Mapped[str | None] = mapped_column(Text)
+    request: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    response: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ConnectorError(Base):
+    """An error staff should see on the connector until they acknowledge it."""
+
+    __tablename__ = "connector_errors"
+    __table_args__ = (Index("ix_connector_errors_org", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    message: Mapped[str] = mapped_column(Text)
+    first_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    last_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    occurrences: Mapped[int] = mapped_column(Integer, default=1)
+    acknowledged_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    acknowledged_by: Mapped[str | None] = mapped_column(String(100))
+
+
+class ParkedCallback(Base):
+    """A status callback that matched no message yet; matched again later, never dropped."""
+
+    __tablename__ = "parked_callbacks"
+    __table_args__ = (Index("ix_parked_callbacks_provider_id", "provider_id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    provider_id: Mapped[str] = mapped_column(String(64))
+    status: Mapped[str] = mapped_column(String(12))
+    error_code: Mapped[str | None] = mapped_column(String(16))
+    received_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)

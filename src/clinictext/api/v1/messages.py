@@ -6,11 +6,19 @@ from fastapi import APIRouter, Path, Query, Response
 from sqlalchemy.orm import Session
 
 from clinictext.api.deps import CallerDep, SessionDep
-from clinictext.api.schemas import MAX_ID, DiagnosisOut, HistoryOut, MessageIn, MessageOut
+from clinictext.api.schemas import (
+    MAX_ID,
+    AttemptOut,
+    DiagnosisOut,
+    HistoryOut,
+    MessageIn,
+    MessageOut,
+)
 from clinictext.domain.checklist import Channel
-from clinictext.domain.diagnosis import MessageFacts, diagnose
 from clinictext.domain.statuses import Status, label
 from clinictext.services import messages, sending
+from clinictext.services.clock import utcnow
+from clinictext.services.messages import DiagnosisContext, diagnosis_context
 from clinictext.store.models import Message
 
 router = APIRouter(tags=["messages"])
@@ -28,17 +36,11 @@ StatusName = Literal[
 ]
 
 
-def message_out(session: Session, m: Message) -> MessageOut:
+def message_out(session: Session, m: Message, ctx: DiagnosisContext | None = None) -> MessageOut:
     status = Status(m.status)
-    diagnosis = diagnose(
-        MessageFacts(
-            status=status,
-            direction=m.direction,
-            error_code=m.error_code,
-            error_message=m.error_message,
-            due_at=m.due_at,
-        )
-    )
+    ctx = ctx or diagnosis_context(session, m.organization_id, utcnow())
+    events = messages.history(session, m)
+    diagnosis = messages.diagnosis(session, m, ctx, events)
     return MessageOut(
         id=m.id,
         patient_id=m.patient_id,
@@ -58,7 +60,11 @@ def message_out(session: Session, m: Message) -> MessageOut:
         created_at=m.created_at,
         history=[
             HistoryOut(status=e.status, at=e.at, error_code=e.error_code, detail=e.detail)
-            for e in messages.history(session, m)
+            for e in events
+        ],
+        attempts=[
+            AttemptOut.model_validate(a, from_attributes=True)
+            for a in messages.attempts(session, m)
         ],
         diagnosis=DiagnosisOut(summary=diagnosis.summary, fix=diagnosis.fix) if diagnosis else None,
     )
@@ -115,4 +121,5 @@ def list_messages(
     )
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor
-    return [message_out(session, m) for m in page.items]
+    ctx = diagnosis_context(session, caller.org_id, utcnow())
+    return [message_out(session, m, ctx) for m in page.items]

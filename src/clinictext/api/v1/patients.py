@@ -30,6 +30,7 @@ from clinictext.services import consent, leads, messages, patients
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import Invalid
+from clinictext.services.messages import diagnosis_context
 
 router = APIRouter(tags=["patients"])
 
@@ -214,4 +215,5 @@ def patient_messages(
     )
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor
-    return [message_out(session, m) for m in page.items]
+    ctx = diagnosis_context(session, caller.org_id, utcnow())
+    return [message_out(session, m, ctx) for m in page.items]

@@ -1,0 +1,1 @@
+"""The dispatcher: claim due texts, pace each sender, send, record, reconcile."""

@@ -1,0 +1,181 @@
+"""The dispatch loop, run by ``clinictext worker`` and inside ``clinictext serve``."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import random
+import socket
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinictext.dispatch.claims import Claim, claim_due
+from clinictext.dispatch.reconcile import ask_provider, settle, take_stale
+from clinictext.dispatch.results import Result, RetryPolicy, record
+from clinictext.providers.base import OutboundText, Provider, ProviderUnavailable, SendOutcome
+from clinictext.services.clock import utcnow
+from clinictext.services.status_updates import match_parked
+from clinictext.services.verification import check_verifications
+from clinictext.store.db import transaction
+from clinictext.store.models import ParkedCallback
+
+log = logging.getLogger("clinictext.dispatch")
+
+
+@dataclass
+class DispatchConfig:
+    public_url: str
+    batch_size: int = 500
+    lease: timedelta = timedelta(seconds=60)
+    horizon: timedelta = timedelta(seconds=2)
+    idle_sleep: float = 0.2
+    probe_every: float = 2.0
+    verification_every: timedelta = timedelta(seconds=60)
+    retry: RetryPolicy = field(default_factory=RetryPolicy)
+    seed: int | None = None
+
+    def status_callback(self, message_id: int) -> str:
+        return f"{self.public_url.rstrip('/')}/webhooks/twilio/status?mid={message_id}"
+
+
+def worker_name() -> str:
+    return f"{socket.gethostname()}:{os.getpid()}"
+
+
+class Dispatcher:
+    """Claims due texts, sends them at each sender's pace, records, reconciles."""
+
+    def __init__(
+        self, factory: sessionmaker[Session], provider: Provider, config: DispatchConfig
+    ) -> None:
+        self.factory = factory
+        self.provider = provider
+        self.config = config
+        self.name = worker_name()
+        self.rng = random.Random(config.seed)
+        self.provider_down_since: datetime | None = None
+        self._next_probe = 0.0
+        self._next_verification_check: datetime | None = None
+        self.sent = 0
+
+    async def _db(self, fn: Any, *args: Any) -> Any:
+        def run() -> Any:
+            with transaction(self.factory) as session:
+                return fn(session, *args)
+
+        return await asyncio.to_thread(run)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        log.info("dispatcher %s started", self.name)
+        while not stop.is_set():
+            try:
+                busy = await self.step()
+            except Exception:  # keep dispatching through a bad round; it is logged
+                log.exception("dispatch round failed")
+                busy = False
+            if not busy:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), timeout=self.config.idle_sleep)
+        log.info("dispatcher %s stopped", self.name)
+
+    async def step(self) -> bool:
+        """One round; True when there was work (so the next round starts at once)."""
+        now = utcnow()
+        if self.provider_down_since is not None and not await self._probe():
+            return False
+        await self._check_verifications(now)
+        reconciled = await self._reconcile(now)
+        claims: list[Claim] = await self._db(
+            lambda s: claim_due(
+                s,
+                self.name,
+                utcnow(),
+                limit=self.config.batch_size,
+                lease=self.config.lease,
+                horizon=self.config.horizon,
+            )
+        )
+        if not claims:
+            await self._db(self._match_parked)
+            return reconciled > 0
+        results = await self._send_all(claims)
+        await self._db(lambda s: record(s, results, utcnow(), self.config.retry, self.rng))
+        self.sent += sum(1 for r in results if r.outcome and r.outcome.provider_id)
+        return True
+
+    async def _send_all(self, claims: list[Claim]) -> list[Result]:
+        async def one(claim: Claim) -> Result:
+            delay = (claim.slot - utcnow()).total_seconds()
+            if delay > 0:
+                await asyncio.sleep(delay)
+            if self.provider_down_since is not None:
+                return Result(claim.message_id, None)
+            outcome: SendOutcome = await self.provider.send(
+                OutboundText(
+                    claim.message_id,
+                    claim.to,
+                    claim.from_,
+                    claim.body,
+                    self.config.status_callback(claim.message_id),
+                )
+            )
+            if not outcome.reachable and self.provider_down_since is None:
+                self.provider_down_since = utcnow()
+                self._next_probe = asyncio.get_running_loop().time() + self.config.probe_every
+                log.warning("provider unreachable; holding texts until it answers")
+            return Result(claim.message_id, outcome)
+
+        return list(await asyncio.gather(*(one(c) for c in claims)))
+
+    async def _probe(self) -> bool:
+        loop_time = asyncio.get_running_loop().time()
+        if loop_time < self._next_probe:
+            return False
+        self._next_probe = loop_time + self.config.probe_every
+        try:
+            await self.provider.ping()
+        except ProviderUnavailable:
+            return False
+        log.info("provider reachable again")
+        self.provider_down_since = None
+        return True
+
+    async def _reconcile(self, now: datetime) -> int:
+        stale = await self._db(lambda s: take_stale(s, self.name, now, self.config.lease, 100))
+        if not stale:
+            return 0
+        try:
+            findings = await ask_provider(self.provider, stale)
+        except ProviderUnavailable:
+            return 0  # asked again once the lease we took expires
+        adopted, requeued = await self._db(lambda s: settle(s, findings, utcnow()))
+        log.info(
+            "reconciled %d interrupted sends: %d adopted, %d requeued",
+            len(stale),
+            adopted,
+            requeued,
+        )
+        return len(stale)
+
+    def _match_parked(self, session: Session) -> None:
+        ids = list(
+            session.scalars(
+                select(ParkedCallback.provider_id)
+                .where(ParkedCallback.matched_at.is_(None))
+                .limit(500)
+            )
+        )
+        match_parked(session, ids, utcnow())
+
+    async def _check_verifications(self, now: datetime) -> None:
+        due = self._next_verification_check
+        if due is not None and now < due:
+            return
+        self._next_verification_check = now + self.config.verification_every
+        await check_verifications(self.factory, self.provider, now, self.config.verification_every)

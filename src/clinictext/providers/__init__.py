@@ -1,0 +1,1 @@
+"""SMS providers behind one protocol; nothing outside this package knows their field names."""

@@ -1,0 +1,162 @@
+"""The connector to the SMS provider as staff see it: state, errors, acknowledge, re-drive."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select, update
+from sqlalchemy.orm import Session
+
+from clinictext.domain.connector import Attempt, ConnectorView, derive
+from clinictext.domain.statuses import PENDING, Status
+from clinictext.providers.base import CallLog
+from clinictext.services import audit
+from clinictext.store.models import ConnectorError, Message, ProviderAttempt
+
+RECENT_ATTEMPTS = 20
+
+
+@dataclass(frozen=True)
+class ConnectorStatus:
+    view: ConnectorView
+    pending: int
+    errors: list[ConnectorError]
+
+
+def log_attempt(
+    session: Session, org_id: int, message_id: int | None, log: CallLog, outcome: str, at: datetime
+) -> None:
+    session.add(
+        ProviderAttempt(
+            organization_id=org_id,
+            message_id=message_id,
+            operation=log.operation,
+            outcome=outcome,
+            http_status=log.http_status,
+            elapsed_ms=round(log.elapsed_ms),
+            error=log.error,
+            request=log.request,
+            response=log.response,
+            at=at,
+        )
+    )
+
+
+def note_error(session: Session, org_id: int, message: str, at: datetime) -> None:
+    """Record an error for staff, folding repeats of an unacknowledged one."""
+    open_error = session.scalar(
+        select(ConnectorError).where(
+            ConnectorError.organization_id == org_id,
+            ConnectorError.acknowledged_at.is_(None),
+            ConnectorError.message == message,
+        )
+    )
+    if open_error is None:
+        session.add(
+            ConnectorError(
+                organization_id=org_id, message=message, first_at=at, last_at=at, occurrences=1
+            )
+        )
+    else:
+        open_error.last_at = at
+        open_error.occurrences += 1
+
+
+def view(session: Session, org_id: int, now: datetime) -> ConnectorView:
+    """Up, degraded or down, from the organization's latest provider attempts."""
+    rows = session.execute(
+        select(ProviderAttempt.at, ProviderAttempt.outcome)
+        .where(ProviderAttempt.organization_id == org_id)
+        .order_by(ProviderAttempt.id.desc())
+        .limit(RECENT_ATTEMPTS)
+    ).all()
+    return derive([Attempt(at, outcome != "unreachable") for at, outcome in rows], now)
+
+
+def status(session: Session, org_id: int, now: datetime) -> ConnectorStatus:
+    pending = session.scalar(
+        select(func.count())
+        .select_from(Message)
+        .where(
+            Message.organization_id == org_id,
+            Message.direction == "outbound",
+            Message.status.in_([s.value for s in PENDING]),
+        )
+    )
+    errors = list(
+        session.scalars(
+            select(ConnectorError)
+            .where(ConnectorError.organization_id == org_id)
+            .order_by(ConnectorError.id.desc())
+            .limit(50)
+        )
+    )
+    return ConnectorStatus(view(session, org_id, now), int(pending or 0), errors)
+
+
+def acknowledge(session: Session, org_id: int, actor: str, now: datetime) -> int:
+    result = session.execute(
+        update(ConnectorError)
+        .where(ConnectorError.organization_id == org_id, ConnectorError.acknowledged_at.is_(None))
+        .values(acknowledged_at=now, acknowledged_by=actor)
+    )
+    count = int(result.rowcount or 0)  # type: ignore[attr-defined]
+    if count:
+        audit.record(
+            session,
+            org_id,
+            actor,
+            "connector.acknowledged",
+            "connector",
+            None,
+            {"errors": count},
+            at=now,
+        )
+    return count
+
+
+def redrive(session: Session, org_id: int, actor: str, now: datetime) -> int:
+    """Make every pending text of the organization due now.
+
+    Texts waiting to retry after a failure are sent at once. Texts held for the send
+    window or a send time stay held.
+    """
+    retrying = session.execute(
+        update(Message)
+        .where(
+            Message.organization_id == org_id,
+            Message.status == Status.QUEUED.value,
+            Message.due_at > now,
+        )
+        .values(due_at=now)
+    )
+    count = int(retrying.rowcount or 0)  # type: ignore[attr-defined]
+    audit.record(
+        session,
+        org_id,
+        actor,
+        "connector.refreshed",
+        "connector",
+        None,
+        {"redriven": count},
+        at=now,
+    )
+    return count
+
+
+def awaiting_delivery(session: Session, org_id: int, before: datetime, limit: int) -> list[Message]:
+    """Sent texts with no final status since ``before``: worth asking the provider about."""
+    return list(
+        session.scalars(
+            select(Message)
+            .where(
+                Message.organization_id == org_id,
+                Message.status == Status.SENT.value,
+                Message.provider_id.is_not(None),
+                Message.updated_at < before,
+            )
+            .order_by(Message.id)
+            .limit(limit)
+        )
+    )

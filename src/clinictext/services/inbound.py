@@ -1,0 +1,98 @@
+"""Receiving a text: find the organization and patient, store it once, with its commlog."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.phones import PhoneError, parse_phone
+from clinictext.domain.segments import count_segments
+from clinictext.domain.statuses import Status
+from clinictext.providers.base import InboundText
+from clinictext.services import patients as patient_service
+from clinictext.store.models import Commlog, Message, MessageEvent, Patient, SenderNumber
+
+PATIENT_ACTOR = "patient"
+
+
+@dataclass(frozen=True)
+class Received:
+    message: Message | None  # None when no organization owns the number texted
+    duplicate: bool
+
+
+def receive(session: Session, text: InboundText, at: datetime) -> Received:
+    """Store an inbound text once per provider id; unknown senders become patients."""
+    existing = session.scalar(select(Message).where(Message.provider_id == text.provider_id))
+    if existing is not None:
+        return Received(existing, duplicate=True)
+    sender = session.scalar(select(SenderNumber).where(SenderNumber.number == text.to))
+    if sender is None:
+        return Received(None, duplicate=False)
+    org_id = sender.organization_id
+    try:
+        parsed = parse_phone(text.from_)
+        phone, phone_status, reason = parsed.e164, parsed.status.value, parsed.reason
+    except PhoneError:
+        phone, phone_status, reason = text.from_, "invalid", "The sender's number is not a phone."
+    patient = session.scalar(
+        select(Patient)
+        .where(Patient.organization_id == org_id, Patient.phone == phone)
+        .order_by(Patient.unknown_sender, Patient.id)
+        .limit(1)
+    )
+    if patient is None:
+        patient = patient_service.create_patient(
+            session,
+            org_id,
+            first_name="Unknown",
+            last_name="sender",
+            phone=None,
+            actor=PATIENT_ACTOR,
+            unknown_sender=True,
+        )
+        patient.phone, patient.phone_status, patient.phone_reason = phone, phone_status, reason
+    info = count_segments(text.body)
+    message = Message(
+        organization_id=org_id,
+        patient_id=patient.id,
+        sender_number_id=sender.id,
+        direction="inbound",
+        kind="manual",
+        channel=sender.purpose,
+        lane=0,
+        body=text.body,
+        encoding=info.encoding,
+        segments=max(text.segments, info.segments),
+        cost_micros=0,
+        to_phone=text.to,
+        from_phone=phone,
+        status=Status.RECEIVED.value,
+        provider_id=text.provider_id,
+        attempts=0,
+        created_by=PATIENT_ACTOR,
+        created_at=at,
+        updated_at=at,
+    )
+    session.add(message)
+    session.flush()
+    session.add(
+        MessageEvent(
+            organization_id=org_id, message_id=message.id, status=Status.RECEIVED.value, at=at
+        )
+    )
+    session.add(
+        Commlog(
+            organization_id=org_id,
+            patient_id=patient.id,
+            message_id=message.id,
+            direction="inbound",
+            kind="manual",
+            at=at,
+        )
+    )
+    session.flush()
+    return Received(message, duplicate=False)

@@ -1,0 +1,149 @@
+"""Applying what the provider reports about a message: forward-only, with side effects.
+
+Every report, however late, duplicated or out of order, goes through
+``domain.statuses.advance``; a report that changes nothing writes nothing. Error codes
+have consequences (see ``domain.carrier_errors``): a carrier opt-out records the opt-out,
+an invalid or landline number flags the patient's phone so the checklist explains it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.carrier_errors import Effect, lookup
+from clinictext.domain.consent import ConsentAction, ConsentState, OptOutSource
+from clinictext.domain.phones import PhoneStatus
+from clinictext.domain.statuses import Status, advance
+from clinictext.services import audit
+from clinictext.services import consent as consent_service
+from clinictext.store.models import Message, MessageEvent, ParkedCallback, Patient
+
+CARRIER_ACTOR = "carrier"
+
+
+def apply(
+    session: Session,
+    message: Message,
+    reported: Status,
+    at: datetime,
+    *,
+    error_code: str | None = None,
+    error_message: str | None = None,
+    provider_id: str | None = None,
+    detail: str | None = None,
+) -> bool:
+    """Move ``message`` forward to ``reported`` if that is forward; True when it changed."""
+    if provider_id and message.provider_id is None:
+        message.provider_id = provider_id
+    current = Status(message.status)
+    new = advance(current, reported)
+    if new is current:
+        return False
+    message.status = new.value
+    message.updated_at = at
+    message.claimed_by = None
+    message.lease_until = None
+    if new in (Status.FAILED, Status.UNDELIVERED) or error_code:
+        entry = lookup(error_code)
+        message.error_code = error_code
+        message.error_message = error_message or (entry.meaning if entry else None)
+    session.add(
+        MessageEvent(
+            organization_id=message.organization_id,
+            message_id=message.id,
+            status=new.value,
+            error_code=error_code,
+            detail=detail,
+            at=at,
+        )
+    )
+    if error_code and new in (Status.FAILED, Status.UNDELIVERED):
+        _side_effect(session, message, error_code, at)
+    return True
+
+
+def _side_effect(session: Session, message: Message, code: str, at: datetime) -> None:
+    entry = lookup(code)
+    if entry is None or entry.effect is None:
+        return
+    patient = session.get(Patient, message.patient_id)
+    if patient is None or patient.phone != message.to_phone:
+        return  # the phone was edited since: the report is about the old number
+    if entry.effect is Effect.OPT_OUT:
+        current = consent_service.current(session, message.organization_id, patient.phone)
+        if current.state is not ConsentState.OPTED_OUT:
+            consent_service.record(
+                session,
+                message.organization_id,
+                patient.id,
+                action=ConsentAction.OPT_OUT,
+                source=OptOutSource.CARRIER.value,
+                evidence=f"The carrier refused message {message.id} with error {code}: "
+                "the recipient opted out at the carrier.",
+                actor=CARRIER_ACTOR,
+                by_patient=True,
+            )
+    elif entry.effect in (Effect.PHONE_INVALID, Effect.PHONE_LANDLINE):
+        status = (
+            PhoneStatus.INVALID if entry.effect is Effect.PHONE_INVALID else PhoneStatus.LANDLINE
+        )
+        if patient.phone_status != status.value:
+            patient.phone_status = status.value
+            patient.phone_reason = f"The carrier reported that {entry.meaning} (error {code})."
+            patient.updated_at = at
+            audit.record(
+                session,
+                patient.organization_id,
+                CARRIER_ACTOR,
+                "patient.phone_flagged",
+                "patient",
+                patient.id,
+                {"status": status.value, "error_code": code, "message_id": message.id},
+                at=at,
+            )
+
+
+def find_for_callback(session: Session, provider_id: str, message_id: int | None) -> Message | None:
+    """The message a callback is about: by the id in its URL, else by the provider's id."""
+    if message_id is not None:
+        message = session.get(Message, message_id)
+        if message is not None and message.provider_id in (None, provider_id):
+            return message
+    return session.scalar(select(Message).where(Message.provider_id == provider_id))
+
+
+def park(
+    session: Session, provider_id: str, status: Status, error_code: str | None, at: datetime
+) -> None:
+    session.add(
+        ParkedCallback(
+            provider_id=provider_id, status=status.value, error_code=error_code, received_at=at
+        )
+    )
+
+
+def match_parked(session: Session, provider_ids: list[str], at: datetime) -> int:
+    """Apply parked callbacks whose message is now known; returns how many matched."""
+    if not provider_ids:
+        return 0
+    parked = list(
+        session.scalars(
+            select(ParkedCallback)
+            .where(
+                ParkedCallback.provider_id.in_(provider_ids), ParkedCallback.matched_at.is_(None)
+            )
+            .order_by(ParkedCallback.id)
+        )
+    )
+    matched = 0
+    for row in parked:
+        message = find_for_callback(session, row.provider_id, None)
+        if message is None:
+            continue
+        apply(session, message, Status(row.status), at, error_code=row.error_code)
+        row.matched_at = at
+        matched += 1
+    return matched

@@ -1,0 +1,186 @@
+"""Claiming, pacing and recording, on SQLite and PostgreSQL (no provider involved)."""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinictext.dispatch.claims import claim_due
+from clinictext.dispatch.results import Result, RetryPolicy, record
+from clinictext.domain.checklist import Channel
+from clinictext.domain.consent import ConsentAction, ConsentLevel
+from clinictext.providers.base import CallLog, SendOutcome
+from clinictext.services import consent, numbers, orgs, patients, sending
+from clinictext.store.db import transaction
+from clinictext.store.models import Message, MessageEvent, SenderNumber
+
+T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
+LEASE, HORIZON = timedelta(seconds=60), timedelta(seconds=2)
+LOG = CallLog("send", {}, {}, 201, 12.0)
+
+
+def setup_org(factory: sessionmaker[Session], mps: int = 1) -> tuple[int, int]:
+    with transaction(factory) as s:
+        org = orgs.create_org(s, "Clinic", actor="test")
+        orgs.update_org(s, org.id, {"sms_enabled": True, "messaging_registration": "approved"}, "t")
+        numbers.add_number(s, org.id, "+14155550100", Channel.CLINIC, "long_code", mps, "t")
+        pid = patients.create_patient(
+            s, org.id, first_name="A", last_name="B", phone="(415) 555-0123", actor="t"
+        ).id
+        consent.record(
+            s,
+            org.id,
+            pid,
+            action=ConsentAction.OPT_IN,
+            source="verbal",
+            level=ConsentLevel.INFORMATIONAL,
+            actor="t",
+        )
+        return org.id, pid
+
+
+def queue(
+    factory: sessionmaker[Session], org_id: int, pid: int, body: str, n: int = 1
+) -> list[int]:
+    with transaction(factory) as s:
+        return [
+            sending.send(s, org_id, pid, Channel.CLINIC, body, actor="t", now=T0).id
+            for _ in range(n)
+        ]
+
+
+def claim(factory: sessionmaker[Session], now: datetime, limit: int = 100) -> Any:
+    with transaction(factory) as s:
+        return claim_due(s, "w1", now, limit=limit, lease=LEASE, horizon=HORIZON)
+
+
+def test_a_three_segment_text_takes_three_seconds_of_a_one_mps_number(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=1)
+    queue(factory, org_id, pid, "x" * 400)  # 400 GSM-7 characters: 3 segments
+    queue(factory, org_id, pid, "short")
+    first = claim(factory, T0)
+    assert [c.slot for c in first] == [T0]  # the second text's slot is 3 s away: beyond 2 s
+    with transaction(factory) as s:
+        sender = s.scalar(select(SenderNumber))
+        assert sender.next_send_at == T0 + timedelta(seconds=3)
+    assert claim(factory, T0 + timedelta(seconds=0.5)) == []
+    second = claim(factory, T0 + timedelta(seconds=1.5))
+    assert [c.slot for c in second] == [T0 + timedelta(seconds=3)]
+
+
+def test_pacing_spreads_a_batch_over_the_horizon(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=10)
+    queue(factory, org_id, pid, "hello", n=50)
+    claims = claim(factory, T0)
+    assert len(claims) == 21  # slots every 0.1 s from T0 through T0 + 2 s
+    assert claims[-1].slot - claims[0].slot == timedelta(seconds=2)
+
+
+def test_claimed_texts_are_sending_with_a_lease_and_history(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=100)
+    ids = queue(factory, org_id, pid, "hello", n=3)
+    assert {c.message_id for c in claim(factory, T0)} == set(ids)
+    assert claim(factory, T0) == []  # nothing is claimed twice
+    with transaction(factory) as s:
+        for m in s.scalars(select(Message)):
+            assert (m.status, m.attempts, m.claimed_by) == ("sending", 1, "w1")
+            assert m.lease_until == T0 + HORIZON + LEASE
+        statuses = [e.status for e in s.scalars(select(MessageEvent).order_by(MessageEvent.id))]
+        assert statuses.count("sending") == 3
+
+
+def test_conversations_go_before_bulk_texts(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=100)
+    bulk = queue(factory, org_id, pid, "bulk", n=3)
+    with transaction(factory) as s:
+        for m in s.scalars(select(Message).where(Message.id.in_(bulk))):
+            m.lane = 1
+    staff = queue(factory, org_id, pid, "reply")
+    claims = claim(factory, T0 + timedelta(seconds=1), limit=2)
+    assert claims[0].message_id == staff[0]
+
+
+def test_unverified_sender_texts_stay_queued(factory: Any) -> None:
+    org_id, pid = setup_org(factory)
+    queue(factory, org_id, pid, "hello")
+    with transaction(factory) as s:
+        s.scalar(select(SenderNumber)).verification = "pending"
+    assert claim(factory, T0) == []
+
+
+def _outcome(**kw: Any) -> SendOutcome:
+    return SendOutcome(log=LOG, **kw)
+
+
+def test_results_accepted_refused_and_unreachable(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=100)
+    ids = queue(factory, org_id, pid, "hello", n=4)
+    claim(factory, T0)
+    results = [
+        Result(ids[0], _outcome(reachable=True, provider_id="SMa", status=None)),
+        Result(ids[1], _outcome(reachable=True, error_code="30007", error_message="spam")),
+        Result(ids[2], _outcome(reachable=False, error_message="The SMS provider is unreachable.")),
+        Result(ids[3], None),
+    ]
+    with transaction(factory) as s:
+        record(s, results, T0, RetryPolicy(), random.Random(1))
+    with transaction(factory) as s:
+        got = {m.id: m for m in s.scalars(select(Message))}
+        assert (got[ids[0]].status, got[ids[0]].provider_id) == ("sent", "SMa")
+        assert (got[ids[1]].status, got[ids[1]].error_code) == ("failed", "30007")
+        assert got[ids[2]].status == "queued"
+        assert T0 + timedelta(seconds=1) <= got[ids[2]].due_at <= T0 + timedelta(seconds=3)
+        assert (got[ids[3]].status, got[ids[3]].attempts, got[ids[3]].due_at) == ("queued", 0, T0)
+
+
+def test_transient_failures_back_off_then_expire(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=100)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    policy = RetryPolicy(validity=timedelta(minutes=10))
+    now = T0
+    delays = []
+    while True:
+        claims = claim(factory, now)
+        assert [c.message_id for c in claims] == [mid]
+        with transaction(factory) as s:
+            record(
+                s,
+                [Result(mid, _outcome(reachable=True, error_code="30003"))],
+                now,
+                policy,
+                random.Random(2),
+            )
+            m = s.get(Message, mid)
+            if m.status != "queued":
+                break
+            delays.append((m.due_at - now).total_seconds())
+            now = m.due_at
+    assert m.status == "failed"
+    assert m.error_code == "30003"
+    assert "within" in (m.error_message or "")
+    assert delays[0] < delays[-1]  # exponential
+    assert now - T0 >= timedelta(minutes=10)
+
+
+def test_a_callback_that_won_the_race_is_not_undone(factory: Any) -> None:
+    from clinictext.domain.statuses import Status
+    from clinictext.services.status_updates import apply
+
+    org_id, pid = setup_org(factory, mps=100)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    with transaction(factory) as s:
+        apply(s, s.get(Message, mid), Status.DELIVERED, T0, provider_id="SMz")
+    with transaction(factory) as s:
+        record(
+            s,
+            [Result(mid, _outcome(reachable=True, provider_id="SMz"))],
+            T0,
+            RetryPolicy(),
+            random.Random(1),
+        )
+        assert s.get(Message, mid).status == "delivered"
