@@ -302,8 +302,7 @@ def serve(
 @app.command("worker")
 def worker() -> None:
     """Run the dispatch worker alone (scale-out: several workers share one PostgreSQL)."""
-    from clinictext.api.app import dispatch_config
-    from clinictext.dispatch.worker import Dispatcher
+    from clinictext.dispatch.worker import DispatchConfig, Dispatcher
     from clinictext.providers.factory import build_provider
 
     settings = get_settings()
@@ -317,7 +316,8 @@ def worker() -> None:
         provider = build_provider(settings)
         engine = make_engine(settings.database_url)
         try:
-            await Dispatcher(session_factory(engine), provider, dispatch_config(settings)).run(stop)
+            config = DispatchConfig.from_settings(settings)
+            await Dispatcher(session_factory(engine), provider, config).run(stop)
         finally:
             await provider.close()
             engine.dispose()

@@ -34,6 +34,12 @@ class Settings(BaseSettings):
         "ids never repeat across restarts).",
     )
     dispatch_batch_size: int = Field(default=500, ge=1, le=5000)
+    dispatch_lease_seconds: float = Field(
+        default=60.0,
+        gt=0,
+        description="How long a worker holds a text it is sending before another worker may "
+        "reconcile it with the provider.",
+    )
     retry_validity_hours: float = Field(
         default=4.0, gt=0, description="How long a text is retried before it fails."
     )

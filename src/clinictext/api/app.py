@@ -7,7 +7,6 @@ import asyncio
 import contextlib
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
-from datetime import timedelta
 
 from fastapi import FastAPI
 from fastapi.responses import RedirectResponse
@@ -19,7 +18,6 @@ from clinictext.api import errors, webhooks
 from clinictext.api.deps import SessionDep
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
-from clinictext.dispatch.results import RetryPolicy
 from clinictext.dispatch.worker import DispatchConfig, Dispatcher
 from clinictext.providers.factory import (
     SIMULATOR_PATH,
@@ -28,14 +26,6 @@ from clinictext.providers.factory import (
     simulator_seed,
 )
 from clinictext.store.db import make_engine, session_factory
-
-
-def dispatch_config(settings: Settings) -> DispatchConfig:
-    return DispatchConfig(
-        public_url=settings.public_url,
-        batch_size=settings.dispatch_batch_size,
-        retry=RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours)),
-    )
 
 
 def create_app(
@@ -62,7 +52,7 @@ def create_app(
             for sub in sub_apps:
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
             if dispatcher:
-                worker = Dispatcher(factory, provider, dispatch_config(settings))
+                worker = Dispatcher(factory, provider, DispatchConfig.from_settings(settings))
                 task = asyncio.create_task(worker.run(stop))
             try:
                 yield

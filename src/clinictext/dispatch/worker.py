@@ -15,6 +15,7 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.config import Settings
 from clinictext.dispatch.claims import Claim, claim_due
 from clinictext.dispatch.reconcile import ask_provider, settle, take_stale
 from clinictext.dispatch.results import Result, RetryPolicy, record
@@ -39,6 +40,15 @@ class DispatchConfig:
     verification_every: timedelta = timedelta(seconds=60)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
+
+    @classmethod
+    def from_settings(cls, settings: Settings) -> DispatchConfig:
+        return cls(
+            public_url=settings.public_url,
+            batch_size=settings.dispatch_batch_size,
+            lease=timedelta(seconds=settings.dispatch_lease_seconds),
+            retry=RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours)),
+        )
 
     def status_callback(self, message_id: int) -> str:
         return f"{self.public_url.rstrip('/')}/webhooks/twilio/status?mid={message_id}"
