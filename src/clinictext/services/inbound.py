@@ -13,7 +13,8 @@ from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
 from clinictext.services import patients as patient_service
-from clinictext.store.models import Commlog, Message, MessageEvent, Patient, SenderNumber
+from clinictext.services.messages import store_new
+from clinictext.store.models import Message, Patient, SenderNumber
 
 PATIENT_ACTOR = "patient"
 
@@ -77,22 +78,5 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         created_at=at,
         updated_at=at,
     )
-    session.add(message)
-    session.flush()
-    session.add(
-        MessageEvent(
-            organization_id=org_id, message_id=message.id, status=Status.RECEIVED.value, at=at
-        )
-    )
-    session.add(
-        Commlog(
-            organization_id=org_id,
-            patient_id=patient.id,
-            message_id=message.id,
-            direction="inbound",
-            kind="manual",
-            at=at,
-        )
-    )
-    session.flush()
+    store_new(session, message)
     return Received(message, duplicate=False)

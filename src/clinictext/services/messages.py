@@ -16,9 +16,36 @@ from clinictext.services import connector
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
-from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
+from clinictext.store.models import Commlog, Message, MessageEvent, ProviderAttempt, SenderNumber
 
 DIRECTIONS = ("outbound", "inbound")
+
+
+def store_new(session: Session, message: Message) -> Message:
+    """Persist a new message with its first status event and its commlog (every message,
+    sent or received, has one)."""
+    session.add(message)
+    session.flush()
+    session.add(
+        MessageEvent(
+            organization_id=message.organization_id,
+            message_id=message.id,
+            status=message.status,
+            at=message.created_at,
+        )
+    )
+    session.add(
+        Commlog(
+            organization_id=message.organization_id,
+            patient_id=message.patient_id,
+            message_id=message.id,
+            direction=message.direction,
+            kind=message.kind,
+            at=message.created_at,
+        )
+    )
+    session.flush()
+    return message
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

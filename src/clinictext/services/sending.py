@@ -15,7 +15,8 @@ from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import CannotText, Invalid
-from clinictext.store.models import Commlog, Message, MessageEvent, SenderNumber
+from clinictext.services.messages import store_new
+from clinictext.store.models import Message, SenderNumber
 
 # Conversations go before bulk texts of the same sender number.
 LANE_CONVERSATION = 0
@@ -84,23 +85,7 @@ def send(
         created_at=now,
         updated_at=now,
     )
-    session.add(message)
-    session.flush()
-    session.add(
-        MessageEvent(
-            organization_id=org_id, message_id=message.id, status=Status.QUEUED.value, at=now
-        )
-    )
-    session.add(
-        Commlog(
-            organization_id=org_id,
-            patient_id=patient.id,
-            message_id=message.id,
-            direction="outbound",
-            kind=kind,
-            at=now,
-        )
-    )
+    store_new(session, message)
     audit.record(
         session,
         org_id,
