@@ -10,9 +10,10 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.dispatch.claims import claim_due
-from clinictext.dispatch.results import Result, RetryPolicy, record
+from clinictext.dispatch.results import Result, record
 from clinictext.domain.checklist import Channel
 from clinictext.domain.consent import ConsentAction, ConsentLevel
+from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import CallLog, SendOutcome
 from clinictext.services import consent, numbers, orgs, patients, sending
 from clinictext.store.db import transaction

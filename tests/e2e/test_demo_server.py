@@ -62,7 +62,9 @@ def demo_server(db_path: Path, log_name: str = "server.log") -> Iterator[Server]
     with log.open("wb") as out:
         process = subprocess.Popen(
             [CLINICTEXT, "serve", "--demo", "--host", "127.0.0.1", "--port", str(port)],
-            stdout=out, stderr=subprocess.STDOUT, env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
         )
     server = Server(f"http://127.0.0.1:{port}", process, log)
     try:
@@ -111,7 +113,8 @@ def demo_ids(server: Server) -> dict[str, int]:
 
 def failing(server: Server, patient_id: int, channel: str, kind: str, key: str = DEMO_KEY) -> Any:
     answer = server.get(
-        f"/api/v1/patients/{patient_id}/can-text", key=key,
+        f"/api/v1/patients/{patient_id}/can-text",
+        key=key,
         params={"channel": channel, "kind": kind},
     )
     assert answer.status_code == 200, answer.text
@@ -134,7 +137,11 @@ def test_healthz_answers(server: Server) -> None:
 
 def test_demo_clinic_has_the_documented_patients(demo_ids: dict[str, int]) -> None:
     assert set(demo_ids) == {
-        "Alice Ready", "Ben Landline", "Carla Nobody", "Dan Stopped", "Erin Booked",
+        "Alice Ready",
+        "Ben Landline",
+        "Carla Nobody",
+        "Dan Stopped",
+        "Erin Booked",
         "Gina Informed",
     }
 
@@ -188,7 +195,9 @@ def test_sam_at_lakeside_fails_sms_enabled_sender_number_and_spend_limit(server:
     ids = patient_ids(server, SETUP_KEY)
     assert set(ids) == {"Sam Setup"}
     assert failing(server, ids["Sam Setup"], "clinic", "manual", key=SETUP_KEY) == {
-        "sms_enabled", "sender_number", "spend_limit",
+        "sms_enabled",
+        "sender_number",
+        "spend_limit",
     }
 
 

@@ -39,6 +39,20 @@ def _unauthorized(code: str, message: str) -> HTTPException:
 
 
 def get_caller(request: Request, session: SessionDep) -> Caller:
+    return _authenticate(request, session)
+
+
+def get_caller_detached(request: Request) -> Caller:
+    """Authenticate in a short transaction of its own, for routes that run their own.
+
+    On SQLite a request transaction holds the write lock until the route returns, so a
+    route that opens further transactions (refreshing the connector) must not hold one.
+    """
+    with request.app.state.session_factory() as session, session.begin():
+        return _authenticate(request, session)
+
+
+def _authenticate(request: Request, session: Session) -> Caller:
     header = request.headers.get("authorization", "")
     if not header:
         raise _unauthorized(
@@ -64,3 +78,4 @@ def get_caller(request: Request, session: SessionDep) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
+DetachedCallerDep = Annotated[Caller, Depends(get_caller_detached)]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import logging
+import random
+from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
 from clinictext.api.errors import error_response
+from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, Provider, StatusReport
 from clinictext.services import inbound, status_updates
 from clinictext.services.clock import utcnow
@@ -17,6 +20,7 @@ from clinictext.store.db import transaction
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 log = logging.getLogger("clinictext.webhooks")
 
+_rng = random.Random()
 EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
@@ -67,18 +71,24 @@ async def status_callback(request: Request) -> Response:
 
 def _apply_status(request: Request, report: StatusReport, mid: int | None) -> None:
     now = utcnow()
+    settings = request.app.state.settings
+    policy = RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours))
     with transaction(request.app.state.session_factory) as session:
+        if status_updates.is_superseded(session, report.provider_id):
+            return  # an attempt that was retried: its late news changes nothing
         message = status_updates.find_for_callback(session, report.provider_id, mid)
         if message is None:
             status_updates.park(session, report.provider_id, report.status, report.error_code, now)
             return
-        status_updates.apply(
+        status_updates.apply_report(
             session,
             message,
             report.status,
+            report.error_code,
+            report.provider_id,
             now,
-            error_code=report.error_code,
-            provider_id=report.provider_id,
+            policy,
+            _rng,
         )
 
 

@@ -100,7 +100,7 @@ def claim_due(
                 "organization_id": r.organization_id,
                 "message_id": r.id,
                 "status": Status.SENDING.value,
-                "at": now,
+                "at": chosen[r.id],  # the slot: when the worker hands it to the provider
             }
             for r in rows
         ],

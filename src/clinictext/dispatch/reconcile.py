@@ -17,10 +17,9 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
-from clinictext.dispatch.results import requeue
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import Provider, ProviderMessage
-from clinictext.services.status_updates import apply, match_parked
+from clinictext.services.status_updates import apply, match_parked, requeue
 from clinictext.store.models import Message
 
 

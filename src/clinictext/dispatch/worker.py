@@ -18,8 +18,10 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinictext.config import Settings
 from clinictext.dispatch.claims import Claim, claim_due
 from clinictext.dispatch.reconcile import ask_provider, settle, take_stale
-from clinictext.dispatch.results import Result, RetryPolicy, record
+from clinictext.dispatch.results import Result, record
+from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import OutboundText, Provider, ProviderUnavailable, SendOutcome
+from clinictext.services import connector
 from clinictext.services.clock import utcnow
 from clinictext.services.status_updates import match_parked
 from clinictext.services.verification import check_verifications
@@ -149,9 +151,12 @@ class Dispatcher:
             return False
         self._next_probe = loop_time + self.config.probe_every
         try:
-            await self.provider.ping()
-        except ProviderUnavailable:
+            call = await self.provider.ping()
+        except ProviderUnavailable as err:
+            failed = err
+            await self._db(lambda s: connector.log_probe(s, failed.log, str(failed), utcnow()))
             return False
+        await self._db(lambda s: connector.log_probe(s, call, None, utcnow()))
         log.info("provider reachable again")
         self.provider_down_since = None
         return True

@@ -136,4 +136,9 @@ def _failed(f: MessageFacts) -> Diagnosis:
             f"error {code}).",
             entry.fix,
         )
+    if entry.transient:
+        return Diagnosis(
+            f"Failed: {entry.meaning} (error {code}), still after retrying until the text expired.",
+            "Check the patient's phone (or call them), then send the text again.",
+        )
     return Diagnosis(f"Failed: {entry.meaning} (error {code}).", entry.fix)

@@ -100,6 +100,7 @@ def acknowledge(session: Session, org_id: int, actor: str, now: datetime) -> int
         update(ConnectorError)
         .where(ConnectorError.organization_id == org_id, ConnectorError.acknowledged_at.is_(None))
         .values(acknowledged_at=now, acknowledged_by=actor)
+        .execution_options(synchronize_session=False)
     )
     count = int(result.rowcount or 0)  # type: ignore[attr-defined]
     if count:
@@ -130,6 +131,7 @@ def redrive(session: Session, org_id: int, actor: str, now: datetime) -> int:
             Message.due_at > now,
         )
         .values(due_at=now)
+        .execution_options(synchronize_session=False)
     )
     count = int(retrying.rowcount or 0)  # type: ignore[attr-defined]
     audit.record(
@@ -160,3 +162,24 @@ def awaiting_delivery(session: Session, org_id: int, before: datetime, limit: in
             .limit(limit)
         )
     )
+
+
+def log_probe(session: Session, log: CallLog | None, problem: str | None, now: datetime) -> None:
+    """A dispatcher's health probe, recorded for every organization with texts waiting.
+
+    While the provider is down no text is attempted, so the probes are what keep each
+    waiting organization's connector state (and its texts' diagnosis) current.
+    """
+    waiting = session.scalars(
+        select(Message.organization_id)
+        .where(
+            Message.direction == "outbound",
+            Message.status.in_([Status.QUEUED.value, Status.SENDING.value]),
+        )
+        .distinct()
+    )
+    for org_id in list(waiting):
+        if log is not None:
+            log_attempt(session, org_id, None, log, "unreachable" if problem else "ok", now)
+        if problem:
+            note_error(session, org_id, problem, now)

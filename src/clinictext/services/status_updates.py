@@ -8,20 +8,29 @@ an invalid or landline number flags the patient's phone so the checklist explain
 
 from __future__ import annotations
 
+import random
 from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.carrier_errors import Effect, lookup
+from clinictext.domain.carrier_errors import Effect, is_transient, lookup
 from clinictext.domain.consent import ConsentAction, ConsentState, OptOutSource
 from clinictext.domain.phones import PhoneStatus
+from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status, advance
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
-from clinictext.store.models import Message, MessageEvent, ParkedCallback, Patient
+from clinictext.store.models import (
+    Message,
+    MessageEvent,
+    ParkedCallback,
+    Patient,
+    SupersededSid,
+)
 
 CARRIER_ACTOR = "carrier"
+EXPIRED = "expired"
 
 
 def apply(
@@ -147,3 +156,86 @@ def match_parked(session: Session, provider_ids: list[str], at: datetime) -> int
         row.matched_at = at
         matched += 1
     return matched
+
+
+def requeue(session: Session, message: Message, due: datetime, now: datetime, why: str) -> None:
+    """Back to ``queued`` for another attempt.
+
+    This is the one deliberate backward step: a retry. Provider reports still only move a
+    status forward; a superseded attempt's late callbacks are ignored (``is_superseded``).
+    """
+    if message.provider_id:
+        session.add(SupersededSid(provider_id=message.provider_id, message_id=message.id, at=now))
+        message.provider_id = None
+    message.status = Status.QUEUED.value
+    message.due_at = due
+    message.claimed_by = None
+    message.lease_until = None
+    message.updated_at = now
+    session.add(
+        MessageEvent(
+            organization_id=message.organization_id,
+            message_id=message.id,
+            status=Status.QUEUED.value,
+            detail=why,
+            at=now,
+        )
+    )
+
+
+def retry_or_expire(
+    session: Session,
+    message: Message,
+    why: str,
+    code: str | None,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    final: Status = Status.FAILED,
+) -> None:
+    """Queue the text again after a backoff, or, past its validity, end it as ``final``."""
+    if policy.expired(message.created_at, message.expires_at, now):
+        hours = policy.validity.total_seconds() / 3600
+        apply(
+            session,
+            message,
+            final,
+            now,
+            error_code=code or EXPIRED,
+            error_message=f"Not delivered within {hours:g} hours of retrying (last problem: {why})",
+        )
+        return
+    delay = policy.delay(message.attempts, rng)
+    requeue(session, message, now + delay, now, f"retrying in {delay.total_seconds():.0f} s: {why}")
+
+
+def is_superseded(session: Session, provider_id: str) -> bool:
+    return session.get(SupersededSid, provider_id) is not None
+
+
+def apply_report(
+    session: Session,
+    message: Message,
+    reported: Status,
+    error_code: str | None,
+    provider_id: str,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> None:
+    """A provider report about the current attempt; a transient failure is retried."""
+    failed = reported in (Status.UNDELIVERED, Status.FAILED)
+    current = message.provider_id in (None, provider_id)
+    if failed and is_transient(error_code) and current and message.status not in _FINAL_VALUES:
+        message.provider_id = provider_id
+        entry = lookup(error_code)
+        why = f"{entry.meaning if entry else 'a temporary error'} (error {error_code})"
+        retry_or_expire(session, message, why, error_code, now, policy, rng, final=reported)
+        return
+    apply(session, message, reported, now, error_code=error_code, provider_id=provider_id)
+
+
+_FINAL_VALUES = frozenset(
+    s.value
+    for s in (Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED, Status.RECEIVED)
+)

@@ -60,6 +60,14 @@ class Organization(Base):
     manual_spend_limit_cents: Mapped[int | None] = mapped_column(Integer)
     segment_price_micros: Mapped[int] = mapped_column(Integer, default=7900)
     url_policy: Mapped[str] = mapped_column(String(10), default="warn")
+    # Keyword and auto-reply texts; None means the built-in default wording.
+    reply_opt_out: Mapped[str | None] = mapped_column(Text)
+    reply_opt_in: Mapped[str | None] = mapped_column(Text)
+    reply_help: Mapped[str | None] = mapped_column(Text)
+    reply_lead_closed: Mapped[str | None] = mapped_column(Text)
+    # Frequency cap of automated texts per patient; over it they are deferred, not dropped.
+    automated_daily_cap: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
+    automated_weekly_cap: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -130,6 +138,13 @@ class Patient(Base):
     language: Mapped[str] = mapped_column(String(12), default="en")
     external_id: Mapped[str | None] = mapped_column(String(64))
     unknown_sender: Mapped[bool] = mapped_column(Boolean, default=False)
+    # The conversation: texts the patient sent that staff have not read yet.
+    unread_count: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_inbound_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # A reply that may revoke consent in plain words, waiting for staff to confirm or dismiss.
+    review_flag: Mapped[str | None] = mapped_column(String(20))
+    review_message_id: Mapped[int | None] = mapped_column(BigInteger)
+    review_phrase: Mapped[str | None] = mapped_column(String(200))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
@@ -370,3 +385,15 @@ class ParkedCallback(Base):
     error_code: Mapped[str | None] = mapped_column(String(16))
     received_at: Mapped[datetime] = mapped_column(UTCDateTime)
     matched_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class SupersededSid(Base):
+    """A provider message id given up for a retry: its late callbacks change nothing."""
+
+    __tablename__ = "superseded_sids"
+
+    provider_id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    message_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
+    )
+    at: Mapped[datetime] = mapped_column(UTCDateTime)
