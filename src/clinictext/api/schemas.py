@@ -57,6 +57,21 @@ class OrgOut(BaseModel):
     manual_spend_limit_usd: Decimal | None
     segment_price_usd: Decimal
     url_policy: str
+    replies: dict[str, str]
+    automated_daily_cap: int
+    automated_weekly_cap: int
+
+
+ReplyText = Annotated[str, Field(strict=True, min_length=1, max_length=320), NoNul]
+
+
+class ReplyTexts(Request):
+    """Reworded automatic replies; null restores the default wording."""
+
+    opt_out: ReplyText | None = None
+    opt_in: ReplyText | None = None
+    help: ReplyText | None = None
+    lead_closed: ReplyText | None = None
 
 
 class OrgPatch(Request):
@@ -71,6 +86,9 @@ class OrgPatch(Request):
     ) = None
     segment_price_usd: Annotated[Decimal, Field(ge=0, le=1, decimal_places=6)] | None = None
     url_policy: Literal["warn", "block"] | None = None
+    replies: ReplyTexts | None = None
+    automated_daily_cap: Annotated[StrictInt, Field(ge=1, le=50)] | None = None
+    automated_weekly_cap: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
 
 
 # --- numbers ----------------------------------------------------------------------------
@@ -126,6 +144,11 @@ class PatientOut(BaseModel):
     language: str
     external_id: str | None
     unknown_sender: bool
+    unread_count: int
+    last_inbound_at: datetime | None
+    review_flag: str | None
+    review_phrase: str | None
+    review_message_id: int | None
     created_at: datetime
     updated_at: datetime
 
@@ -201,6 +224,11 @@ class MessageIn(Request):
     patient_id: Id
     channel: ChannelName
     body: Annotated[str, Field(strict=True)]
+    kind: Literal["manual", "automated"] = "manual"
+
+
+class ReviewIn(Request):
+    decision: Literal["confirm", "dismiss"]
 
 
 class HistoryOut(BaseModel):

@@ -78,6 +78,8 @@ class TextingFacts:
     month_spend_usd: Decimal
     spend_limit_usd: Decimal | None
     message_cost_usd: Decimal = Decimal(0)
+    # The patient texted the clinic recently: staff may answer in that conversation.
+    in_conversation: bool = False
 
 
 def required_level(kind: SendKind) -> ConsentLevel:
@@ -206,6 +208,13 @@ def _consent(f: TextingFacts) -> Check:
             "otherwise the patient can text START."
         )
         return Check("consent", False, f"The patient opted out: they {how}{when}.", fix)
+    if c.state is ConsentState.NONE and f.in_conversation and f.kind is SendKind.MANUAL:
+        return Check(
+            "consent",
+            True,
+            "The patient texted the clinic in the last 24 hours, so staff may answer in that "
+            "conversation (no opt-in is recorded for other texts).",
+        )
     if c.state is ConsentState.NONE:
         return Check(
             "consent",

@@ -85,6 +85,11 @@ def _pending(f: MessageFacts) -> Diagnosis:
             "Nothing to do: it resends by itself. If it lasts, check the provider credentials "
             "and refresh the connector.",
         )
+    if f.status is Status.SCHEDULED and f.last_detail:
+        return Diagnosis(
+            f"Pending. {f.last_detail}",
+            "Nothing to do: it goes out by itself. Cancel it if it should not go out.",
+        )
     if f.status is Status.SCHEDULED:
         when = f" (goes out at {_when(f.due_at, f)})" if f.due_at else ""
         return Diagnosis(

@@ -19,7 +19,7 @@ from clinictext.domain.consent import (
     check_staff_opt_in,
     derive,
 )
-from clinictext.services import audit
+from clinictext.services import audit, outbox
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid
 from clinictext.services.patients import get_patient
@@ -126,6 +126,11 @@ def record(
     )
     session.add(row)
     session.flush()
+    if action is ConsentAction.OPT_OUT:
+        # Nothing queued may reach an opted-out number, whichever number it was to go from.
+        outbox.cancel_pending_to(
+            session, org_id, patient.phone, now, "canceled: the patient opted out"
+        )
     audit.record(
         session,
         org_id,

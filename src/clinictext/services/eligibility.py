@@ -23,6 +23,7 @@ from clinictext.domain.checklist import (
 )
 from clinictext.domain.leads import LeadStage
 from clinictext.domain.phones import PhoneStatus
+from clinictext.domain.replies import in_conversation
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
 from clinictext.services.leads import get_lead
@@ -116,5 +117,6 @@ def evaluate_patient(
         ),
         spend_limit_usd=None if limit is None else Decimal(limit) / 100,
         message_cost_usd=micros_to_usd(segments * org.segment_price_micros),
+        in_conversation=in_conversation(patient.last_inbound_at, now),
     )
     return Verdict(patient, org, channel, kind, evaluate(facts), senders)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 
 from sqlalchemy import select
@@ -14,6 +14,7 @@ from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
 from clinictext.services import patients as patient_service
 from clinictext.services.messages import store_new
+from clinictext.services.replies import after_inbound
 from clinictext.store.models import Message, Patient, SenderNumber
 
 PATIENT_ACTOR = "patient"
@@ -23,6 +24,7 @@ PATIENT_ACTOR = "patient"
 class Received:
     message: Message | None  # None when no organization owns the number texted
     duplicate: bool
+    replies: list[Message] = field(default_factory=list)
 
 
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
@@ -79,4 +81,5 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         updated_at=at,
     )
     store_new(session, message)
-    return Received(message, duplicate=False)
+    replies = after_inbound(session, message, at)
+    return Received(message, duplicate=False, replies=replies)

@@ -21,7 +21,7 @@ from clinictext.store.models import Commlog, Message, MessageEvent, ProviderAtte
 DIRECTIONS = ("outbound", "inbound")
 
 
-def store_new(session: Session, message: Message) -> Message:
+def store_new(session: Session, message: Message, detail: str | None = None) -> Message:
     """Persist a new message with its first status event and its commlog (every message,
     sent or received, has one)."""
     session.add(message)
@@ -31,6 +31,7 @@ def store_new(session: Session, message: Message) -> Message:
             organization_id=message.organization_id,
             message_id=message.id,
             status=message.status,
+            detail=detail,
             at=message.created_at,
         )
     )

@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Registration
 from clinictext.domain.phones import PhoneError, normalize_e164
+from clinictext.domain.replies import ReplyRefused, check_template
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid, NotFound
@@ -87,6 +88,13 @@ def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: st
             changes["clinic_phone"] = normalize_e164(changes["clinic_phone"], org.country)
         except PhoneError as err:
             raise Invalid(f"Clinic phone: {err}", code="invalid_phone") from None
+    for kind, text in (changes.pop("replies", None) or {}).items():
+        if text is not None:
+            try:
+                check_template(kind, text)
+            except ReplyRefused as err:
+                raise Invalid(str(err), code="invalid_reply") from None
+        changes[f"reply_{kind}"] = text
     window = changes.pop("send_window", None)
     if window is not None:
         start = validate_clock_time(window["start"], "send_window.start")

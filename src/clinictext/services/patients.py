@@ -164,6 +164,7 @@ def list_patients(
     phone: str | None = None,
     q: str | None = None,
     unknown_sender: bool | None = None,
+    flag: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
@@ -180,6 +181,8 @@ def list_patients(
         )
     if unknown_sender is not None:
         query = query.where(Patient.unknown_sender.is_(unknown_sender))
+    if flag is not None:
+        query = query.where(Patient.review_flag == flag)
     after = parse_cursor(cursor)
     if after is not None:
         query = query.where(Patient.id > after)
@@ -187,3 +190,10 @@ def list_patients(
     more = len(rows) > limit
     rows = rows[:limit]
     return Page(rows, str(rows[-1].id) if more else None)
+
+
+def mark_read(session: Session, org_id: int, patient_id: int) -> Patient:
+    """Staff have read the patient's texts: the conversation is no longer unread."""
+    patient = get_patient(session, org_id, patient_id)
+    patient.unread_count = 0
+    return patient

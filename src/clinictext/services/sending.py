@@ -16,7 +16,8 @@ from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import CannotText, Invalid
 from clinictext.services.messages import store_new
-from clinictext.store.models import Message, SenderNumber
+from clinictext.services.scheduling import slot_for
+from clinictext.store.models import Message, Organization, Patient, SenderNumber
 
 # Conversations go before bulk texts of the same sender number.
 LANE_CONVERSATION = 0
@@ -64,6 +65,8 @@ def send(
     sender_id = session.scalar(select(SenderNumber.id).where(SenderNumber.number == sender.number))
     kind = message_kind(channel, send_kind)
     patient, org = verdict.patient, verdict.organization
+    slot = slot_for(session, org, patient, send_kind, now)
+    held = slot.at > now
     message = Message(
         organization_id=org_id,
         patient_id=patient.id,
@@ -78,14 +81,14 @@ def send(
         cost_micros=info.segments * org.segment_price_micros,
         to_phone=patient.phone,
         from_phone=sender.number,
-        status=Status.QUEUED.value,
-        due_at=now,
+        status=(Status.SCHEDULED if held else Status.QUEUED).value,
+        due_at=slot.at,
         attempts=0,
         created_by=actor,
         created_at=now,
         updated_at=now,
     )
-    store_new(session, message)
+    store_new(session, message, detail=slot.reason if held else None)
     audit.record(
         session,
         org_id,
@@ -97,4 +100,50 @@ def send(
         at=now,
     )
     session.flush()
+    return message
+
+
+SYSTEM_ACTOR = "clinictext"
+
+
+def send_reply(
+    session: Session,
+    patient: Patient,
+    sender: SenderNumber,
+    kind: str,
+    body: str,
+    now: datetime,
+) -> Message:
+    """Queue clinictext's own answer to a patient's text, from the number they texted.
+
+    This is the one path around the checklist: a keyword confirmation must reach a patient
+    who just opted out (exactly once), and a HELP or lead auto-reply answers a text the
+    patient sent to this very number. Its kind (``keyword_reply`` or ``auto_reply``) says so.
+    """
+    assert patient.phone is not None
+    org = session.get(Organization, patient.organization_id)
+    assert org is not None
+    info = count_segments(body)
+    message = Message(
+        organization_id=patient.organization_id,
+        patient_id=patient.id,
+        sender_number_id=sender.id,
+        direction="outbound",
+        kind=kind,
+        channel=sender.purpose,
+        lane=LANE_CONVERSATION,
+        body=body,
+        encoding=info.encoding,
+        segments=info.segments,
+        cost_micros=info.segments * org.segment_price_micros,
+        to_phone=patient.phone,
+        from_phone=sender.number,
+        status=Status.QUEUED.value,
+        due_at=now,
+        attempts=0,
+        created_by=SYSTEM_ACTOR,
+        created_at=now,
+        updated_at=now,
+    )
+    store_new(session, message)
     return message

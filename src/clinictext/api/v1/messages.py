@@ -14,7 +14,7 @@ from clinictext.api.schemas import (
     MessageIn,
     MessageOut,
 )
-from clinictext.domain.checklist import Channel
+from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.statuses import Status, label
 from clinictext.services import messages, sending
 from clinictext.services.clock import utcnow
@@ -86,6 +86,7 @@ def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> Mes
         Channel(body.channel),
         body.body,
         actor=caller.actor,
+        send_kind=SendKind(body.kind),
     )
     return message_out(session, message)
 

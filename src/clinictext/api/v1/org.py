@@ -6,6 +6,7 @@ from fastapi import APIRouter
 
 from clinictext.api.deps import CallerDep, SessionDep
 from clinictext.api.schemas import OrgOut, OrgPatch
+from clinictext.domain.replies import DEFAULTS
 from clinictext.services import orgs
 from clinictext.store.models import Organization
 
@@ -25,6 +26,9 @@ def org_out(org: Organization) -> OrgOut:
         manual_spend_limit_usd=None if limit is None else Decimal(limit) / 100,
         segment_price_usd=Decimal(org.segment_price_micros) / 1_000_000,
         url_policy=org.url_policy,
+        replies={kind: getattr(org, f"reply_{kind}") or text for kind, text in DEFAULTS.items()},
+        automated_daily_cap=org.automated_daily_cap,
+        automated_weekly_cap=org.automated_weekly_cap,
     )
 
 
@@ -38,7 +42,17 @@ def get_org(caller: CallerDep, session: SessionDep) -> OrgOut:
 def patch_org(patch: OrgPatch, caller: CallerDep, session: SessionDep) -> OrgOut:
     """Change settings; only the fields sent are changed, and each change is audited."""
     changes = patch.model_dump(exclude_unset=True)
-    for field in ("name", "sms_enabled", "messaging_registration", "timezone", "url_policy"):
+    if "replies" in changes:
+        changes["replies"] = patch.replies.model_dump(exclude_unset=True) if patch.replies else {}
+    for field in (
+        "name",
+        "sms_enabled",
+        "messaging_registration",
+        "timezone",
+        "url_policy",
+        "automated_daily_cap",
+        "automated_weekly_cap",
+    ):
         if field in changes and changes[field] is None:
             changes.pop(field)
     if "manual_spend_limit_usd" in changes:

@@ -1,6 +1,6 @@
 from __future__ import annotations
 
-from typing import Annotated
+from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
 
@@ -20,13 +20,14 @@ from clinictext.api.schemas import (
     PatientIn,
     PatientOut,
     PatientPatch,
+    ReviewIn,
     SendKindName,
 )
 from clinictext.api.v1.messages import message_out
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.consent import ConsentAction, ConsentLevel, OptOutSource
 from clinictext.domain.leads import LeadStage, is_active
-from clinictext.services import consent, leads, messages, patients
+from clinictext.services import consent, leads, messages, patients, review
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import Invalid
@@ -68,6 +69,7 @@ def list_patients(
     phone: Annotated[str | None, Query(max_length=40)] = None,
     q: Annotated[str | None, Query(max_length=100)] = None,
     unknown_sender: bool | None = None,
+    flag: Literal["revocation_review"] | None = None,
     limit: Limit = 50,
     cursor: Cursor = None,
 ) -> list[PatientOut]:
@@ -78,6 +80,7 @@ def list_patients(
         phone=phone,
         q=q,
         unknown_sender=unknown_sender,
+        flag=flag,
         limit=limit,
         cursor=cursor,
     )
@@ -217,3 +220,20 @@ def patient_messages(
         response.headers["X-Next-Cursor"] = page.next_cursor
     ctx = diagnosis_context(session, caller.org_id, utcnow())
     return [message_out(session, m, ctx) for m in page.items]
+
+
+@router.post("/patients/{patient_id}/revocation-review", response_model=PatientOut)
+def review_revocation(
+    patient_id: PatientId, body: ReviewIn, caller: CallerDep, session: SessionDep
+) -> PatientOut:
+    """Confirm a flagged reply as an opt-out (source free_text), or dismiss the flag."""
+    row = review.resolve(
+        session, caller.org_id, patient_id, review.Decision(body.decision), caller.actor, utcnow()
+    )
+    return patient_out(row)
+
+
+@router.post("/patients/{patient_id}/read", response_model=PatientOut)
+def mark_read(patient_id: PatientId, caller: CallerDep, session: SessionDep) -> PatientOut:
+    """Staff have read the conversation: its unread count goes to zero."""
+    return patient_out(patients.mark_read(session, caller.org_id, patient_id))

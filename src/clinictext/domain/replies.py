@@ -1,0 +1,88 @@
+"""The texts clinictext answers with by itself: keyword confirmations, HELP, lead auto-reply.
+
+Carrier rules (CTIA) fix what they must say: an opt-out confirmation names the sender,
+says no more messages will be sent and how to resubscribe; HELP gives the sender's name,
+a way to reach them, "Msg & data rates may apply" and "Reply STOP to opt out".
+Organizations may reword them; a reworded text must still carry its required parts.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from clinictext.domain.phones import display
+
+DEFAULT_OPT_OUT = (
+    "{org}: You have been unsubscribed and will receive no more messages. "
+    "Reply START to resubscribe."
+)
+DEFAULT_OPT_IN = (
+    "{org}: You are subscribed to text messages again. Msg & data rates may apply. "
+    "Reply STOP to opt out, HELP for help."
+)
+DEFAULT_HELP = "{org}: for help call {phone}. Msg & data rates may apply. Reply STOP to opt out."
+DEFAULT_LEAD_CLOSED = (
+    "{org}: this number is no longer monitored for your requests. Please contact the clinic "
+    "directly at {phone}."
+)
+# A patient whose lead is closed gets the lead auto-reply at most this often.
+LEAD_AUTO_REPLY_EVERY = timedelta(hours=24)
+# How long after a patient's own text staff may answer in that conversation without a
+# recorded opt-in (conversational consent: the patient asked, the clinic replies).
+CONVERSATION_WINDOW = timedelta(hours=24)
+
+# Each reply kind and the words it must keep when an organization rewords it.
+REQUIRED = {
+    "opt_out": ("{org}", "START"),
+    "opt_in": ("{org}", "STOP"),
+    "help": ("{org}", "{phone}", "Msg & data rates may apply", "Reply STOP to opt out"),
+    "lead_closed": ("{phone}",),
+}
+DEFAULTS = {
+    "opt_out": DEFAULT_OPT_OUT,
+    "opt_in": DEFAULT_OPT_IN,
+    "help": DEFAULT_HELP,
+    "lead_closed": DEFAULT_LEAD_CLOSED,
+}
+
+
+class ReplyRefused(ValueError):
+    """A reworded reply lacks a part carriers require; ``str(err)`` names it."""
+
+
+def check_template(kind: str, text: str) -> str:
+    missing = [part for part in REQUIRED[kind] if part not in text]
+    if missing:
+        raise ReplyRefused(
+            f"The {kind.replace('_', '-')} reply must contain " + ", ".join(missing) + "."
+        )
+    unknown = {"{org}", "{phone}"}
+    stripped = text
+    for token in unknown:
+        stripped = stripped.replace(token, "")
+    if "{" in stripped or "}" in stripped:
+        raise ReplyRefused("Replies may only use the fields {org} and {phone}.")
+    return text
+
+
+@dataclass(frozen=True)
+class ReplyContext:
+    org_name: str
+    clinic_phone: str | None
+
+
+def render(kind: str, template: str | None, ctx: ReplyContext) -> str:
+    """The reply text for ``kind``, from the organization's wording or the default."""
+    phone = display(ctx.clinic_phone) if ctx.clinic_phone else "the clinic"
+    return (template or DEFAULTS[kind]).replace("{org}", ctx.org_name).replace("{phone}", phone)
+
+
+def lead_reply_due(last_auto_reply_at: datetime | None, now: datetime) -> bool:
+    """Whether a patient whose lead is closed gets the auto-reply now (once per 24 h)."""
+    return last_auto_reply_at is None or now - last_auto_reply_at >= LEAD_AUTO_REPLY_EVERY
+
+
+def in_conversation(last_inbound_at: datetime | None, now: datetime) -> bool:
+    """Whether staff may still answer the patient's own text without a recorded opt-in."""
+    return last_inbound_at is not None and now - last_inbound_at <= CONVERSATION_WINDOW

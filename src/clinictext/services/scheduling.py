@@ -1,0 +1,65 @@
+"""When an automated or campaign text may go out: the send window and the frequency cap."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.checklist import SendKind
+from clinictext.domain.frequency import next_allowed
+from clinictext.domain.send_window import NoSendWindowError, Window, place
+from clinictext.domain.statuses import Status
+from clinictext.services.errors import CannotText
+from clinictext.store.models import Message, Organization, Patient
+
+_NOT_COUNTED = (Status.CANCELED.value, Status.FAILED.value)
+
+
+@dataclass(frozen=True)
+class Slot:
+    at: datetime
+    reason: str | None  # why it is held; None when it goes now
+
+
+def _automated_times(session: Session, patient: Patient) -> list[datetime]:
+    rows = session.execute(
+        select(func.coalesce(Message.due_at, Message.created_at)).where(
+            Message.organization_id == patient.organization_id,
+            Message.patient_id == patient.id,
+            Message.direction == "outbound",
+            Message.kind == SendKind.AUTOMATED.value,
+            Message.status.not_in(_NOT_COUNTED),
+        )
+    ).all()
+    return [r[0] for r in rows]
+
+
+def slot_for(
+    session: Session, org: Organization, patient: Patient, kind: SendKind, now: datetime
+) -> Slot:
+    """Now for staff texts; for automated and campaign texts the next allowed moment."""
+    if kind is SendKind.MANUAL:
+        return Slot(now, None)
+    window = Window.parse(org.send_window_start, org.send_window_end)
+    times = _automated_times(session, patient) if kind is SendKind.AUTOMATED else []
+    at, reason = now, None
+    for _ in range(20):
+        if times:
+            capped = next_allowed(times, at, org.automated_daily_cap, org.automated_weekly_cap)
+            if capped > at:
+                at = capped
+                reason = (
+                    f"Deferred by the frequency cap ({org.automated_daily_cap} a day, "
+                    f"{org.automated_weekly_cap} a week for automated texts)."
+                )
+        try:
+            placement = place(at, window, patient.phone, patient.timezone, org.timezone)
+        except NoSendWindowError as err:
+            raise CannotText(str(err), code="no_send_window") from None
+        if placement.allowed:
+            return Slot(at, reason if at > now else None)
+        at, reason = placement.send_at, placement.reason
+    return Slot(at, reason)
