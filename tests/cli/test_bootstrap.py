@@ -84,15 +84,29 @@ def clinic(db_url: str) -> Iterator[Clinic]:
             numbers.add_number(s, org_id, "+14155550100", Channel.CLINIC, "long_code", 1, "test")
             numbers.add_number(s, org_id, "+15005550006", Channel.LEAD, "long_code", 1, "test")
             ana = patients.create_patient(
-                s, org_id, first_name="Ana", last_name="Diaz", phone="(415) 555-0123",
+                s,
+                org_id,
+                first_name="Ana",
+                last_name="Diaz",
+                phone="(415) 555-0123",
                 actor="test",
             ).id
             consent.record(
-                s, org_id, ana, action=ConsentAction.OPT_IN, source="web_form",
-                level=ConsentLevel.INFORMATIONAL, evidence="ticked the box", actor="test",
+                s,
+                org_id,
+                ana,
+                action=ConsentAction.OPT_IN,
+                source="web_form",
+                level=ConsentLevel.INFORMATIONAL,
+                evidence="ticked the box",
+                actor="test",
             )
             bo = patients.create_patient(
-                s, org_id, first_name="Bo", last_name="Quiet", phone="(415) 555-0124",
+                s,
+                org_id,
+                first_name="Bo",
+                last_name="Quiet",
+                phone="(415) 555-0124",
                 actor="test",
             ).id
         yield Clinic(db_url, org_id, ana, bo)
@@ -229,8 +243,16 @@ def test_can_text_honours_channel_and_kind(clinic: Clinic) -> None:
     # Ana opted in to care texts only and is not a lead: a campaign on the lead channel needs
     # marketing consent (consent fails) and an active lead (lead_stage fails).
     result = run_cli(
-        clinic.url, "can-text", str(clinic.textable), "--org", str(clinic.org_id),
-        "--channel", "lead", "--kind", "campaign", "--json",
+        clinic.url,
+        "can-text",
+        str(clinic.textable),
+        "--org",
+        str(clinic.org_id),
+        "--channel",
+        "lead",
+        "--kind",
+        "campaign",
+        "--json",
     )
     assert result.returncode == 1
     data = only_json(result)
@@ -278,8 +300,14 @@ def test_can_text_for_an_unknown_patient_exits_2_with_a_sentence(clinic: Clinic)
 
 def test_send_queues_a_text_for_a_textable_patient(clinic: Clinic) -> None:
     result = run_cli(
-        clinic.url, "send", str(clinic.textable), "--org", str(clinic.org_id),
-        "--body", "Hi Ana, your records are ready.", "--json",
+        clinic.url,
+        "send",
+        str(clinic.textable),
+        "--org",
+        str(clinic.org_id),
+        "--body",
+        "Hi Ana, your records are ready.",
+        "--json",
     )
     assert result.returncode == 0, result.stdout + result.stderr
     data = only_json(result)
@@ -291,15 +319,24 @@ def test_send_queues_a_text_for_a_textable_patient(clinic: Clinic) -> None:
 def test_send_to_a_refused_patient_exits_1_with_the_failing_checks_fix(clinic: Clinic) -> None:
     verdict = only_json(
         run_cli(
-            clinic.url, "can-text", str(clinic.never_opted_in), "--org", str(clinic.org_id),
+            clinic.url,
+            "can-text",
+            str(clinic.never_opted_in),
+            "--org",
+            str(clinic.org_id),
             "--json",
         )
     )
     consent_fix = next(c["fix"] for c in verdict["checks"] if c["id"] == "consent")
 
     result = run_cli(
-        clinic.url, "send", str(clinic.never_opted_in), "--org", str(clinic.org_id),
-        "--body", "Hi Bo",
+        clinic.url,
+        "send",
+        str(clinic.never_opted_in),
+        "--org",
+        str(clinic.org_id),
+        "--body",
+        "Hi Bo",
     )
     assert result.returncode == 1
     output = result.stdout + result.stderr
@@ -310,8 +347,14 @@ def test_send_to_a_refused_patient_exits_1_with_the_failing_checks_fix(clinic: C
 
 def test_send_json_when_refused_lists_every_check_and_writes_nothing(clinic: Clinic) -> None:
     result = run_cli(
-        clinic.url, "send", str(clinic.never_opted_in), "--org", str(clinic.org_id),
-        "--body", "Hi Bo", "--json",
+        clinic.url,
+        "send",
+        str(clinic.never_opted_in),
+        "--org",
+        str(clinic.org_id),
+        "--body",
+        "Hi Bo",
+        "--json",
     )
     assert result.returncode == 1
     error = only_json(result)["error"]

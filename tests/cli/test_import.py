@@ -107,11 +107,15 @@ def test_good_file_creates_every_patient_with_consent_and_lead(
     assert org.get(f"/patients/{ana['id']}/lead").json()["stage"] == "open"
     ben_lead = org.get(f"/patients/{ben['id']}/lead").json()
     assert (ben_lead["stage"], ben_lead["substatus"], ben_lead["active"]) == (
-        "in_progress", "1st contact", True,
+        "in_progress",
+        "1st contact",
+        True,
     )
     cho_lead = org.get(f"/patients/{cho['id']}/lead").json()
     assert (cho_lead["stage"], cho_lead["substatus"], cho_lead["active"]) == (
-        "closed_won", "scheduled", False,
+        "closed_won",
+        "scheduled",
+        False,
     )
 
 
@@ -182,7 +186,10 @@ def test_every_bad_row_is_reported_not_just_the_first(
     tmp_path: Path, org: Org, run_import: Any
 ) -> None:
     lines = [
-        HEADER, "Bad,One,12,,,,,", GOOD_ROWS[0], "Bad,Two,(415) 555-0144,,gold,,,",
+        HEADER,
+        "Bad,One,12,,,,,",
+        GOOD_ROWS[0],
+        "Bad,Two,(415) 555-0144,,gold,,,",
         "Bad,Three,(415) 555-0145,,,,won,",
     ]
     result = run_import(csv_file(tmp_path, lines), org.id, "--json")
@@ -240,21 +247,40 @@ def test_skip_invalid_when_every_row_is_bad_imports_nothing_and_exits_1(
 
 
 def test_staff_cannot_opt_back_in_a_patient_who_replied_stop(
-    tmp_path: Path, org: Org, run_import: Any, factory: sessionmaker[Session],
+    tmp_path: Path,
+    org: Org,
+    run_import: Any,
+    factory: sessionmaker[Session],
     rows: Callable[[], dict[str, int]],
 ) -> None:
     with transaction(factory) as s:
         dan = patients.create_patient(
-            s, org.id, first_name="Dan", last_name="Stopped", phone="(415) 555-0160",
-            external_id="P-60", actor="test",
+            s,
+            org.id,
+            first_name="Dan",
+            last_name="Stopped",
+            phone="(415) 555-0160",
+            external_id="P-60",
+            actor="test",
         ).id
         consent.record(
-            s, org.id, dan, action=ConsentAction.OPT_IN, source="web_form",
-            level=ConsentLevel.INFORMATIONAL, actor="test",
+            s,
+            org.id,
+            dan,
+            action=ConsentAction.OPT_IN,
+            source="web_form",
+            level=ConsentLevel.INFORMATIONAL,
+            actor="test",
         )
         consent.record(
-            s, org.id, dan, action=ConsentAction.OPT_OUT, source="keyword",
-            evidence="replied STOP", actor="test", by_patient=True,
+            s,
+            org.id,
+            dan,
+            action=ConsentAction.OPT_OUT,
+            source="keyword",
+            evidence="replied STOP",
+            actor="test",
+            by_patient=True,
         )
     before = rows()
     lines = [HEADER, GOOD_ROWS[0], "Dan,Stopped,(415) 555-0160,P-60,informational,import,,"]
@@ -274,12 +300,22 @@ def test_opt_out_by_keyword_covers_the_phone_even_on_a_new_patient_row(
     # carry an opt-in past the patient's STOP.
     with transaction(factory) as s:
         dan = patients.create_patient(
-            s, org.id, first_name="Dan", last_name="Stopped", phone="(415) 555-0161",
+            s,
+            org.id,
+            first_name="Dan",
+            last_name="Stopped",
+            phone="(415) 555-0161",
             actor="test",
         ).id
         consent.record(
-            s, org.id, dan, action=ConsentAction.OPT_OUT, source="keyword",
-            evidence="replied STOP", actor="test", by_patient=True,
+            s,
+            org.id,
+            dan,
+            action=ConsentAction.OPT_OUT,
+            source="keyword",
+            evidence="replied STOP",
+            actor="test",
+            by_patient=True,
         )
     lines = [HEADER, GOOD_ROWS[0], "Daniel,Stopped,(415) 555-0161,P-61,marketing,web_form,,"]
     result = run_import(csv_file(tmp_path, lines), org.id, "--skip-invalid", "--json")
@@ -325,9 +361,7 @@ def test_bad_file_exits_2_with_a_clear_message_and_imports_nothing(
     assert rows() == before
 
 
-def test_import_into_an_unknown_org_exits_2(
-    tmp_path: Path, run_import: Any, db_url: str
-) -> None:
+def test_import_into_an_unknown_org_exits_2(tmp_path: Path, run_import: Any, db_url: str) -> None:
     result = run_import(csv_file(tmp_path, [HEADER, *GOOD_ROWS]), 999, "--json")
     assert result.exit_code == 2
     assert "999" in json.loads(result.stdout)["error"]["message"]
@@ -344,7 +378,11 @@ def test_script_output_stays_clean_when_not_a_terminal(
 
     human = subprocess.run(
         [CLINICTEXT, "import", str(path), "--org", str(org.id)],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert human.returncode == 0, human.stderr
     assert "Imported: 3 created, 0 updated, 0 rejected." in human.stdout
@@ -355,11 +393,19 @@ def test_script_output_stays_clean_when_not_a_terminal(
     again = csv_file(tmp_path, [HEADER, *GOOD_ROWS], "again.csv")
     as_json = subprocess.run(
         [CLINICTEXT, "import", str(again), "--org", str(org.id), "--json"],
-        capture_output=True, text=True, env=env, timeout=120, check=False,
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        check=False,
     )
     assert as_json.returncode == 0, as_json.stderr
     assert json.loads(as_json.stdout) == {
-        "rows": 3, "created": 0, "updated": 3, "rejected": [], "imported": True,
+        "rows": 3,
+        "created": 0,
+        "updated": 3,
+        "rejected": [],
+        "imported": True,
     }
     assert patient_count(factory, org.id) == 3
 

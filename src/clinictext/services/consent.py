@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from datetime import datetime
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -76,6 +77,7 @@ def record(
     level: ConsentLevel | None = None,
     evidence: str = "",
     by_patient: bool = False,
+    now: datetime | None = None,
 ) -> ConsentView:
     """Append a consent event for the patient's phone.
 
@@ -112,7 +114,7 @@ def record(
                 code="invalid_source",
             )
         level = None
-    now = utcnow()
+    now = now or utcnow()
     row = ConsentEventRow(
         organization_id=org_id,
         patient_id=patient.id,

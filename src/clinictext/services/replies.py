@@ -90,6 +90,7 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
                 actor=PATIENT_ACTOR,
                 by_patient=True,
                 evidence=f"The patient texted {message.body.strip()!r} (message {message.id}).",
+                now=now,
             )
             replies.append(_reply(session, org, patient, sender, "opt_out", "keyword_reply", now))
         return replies
@@ -105,11 +106,14 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
                 by_patient=True,
                 level=_level_before_opt_out(session, org.id, patient.phone),
                 evidence=f"The patient texted {message.body.strip()!r} (message {message.id}).",
+                now=now,
             )
             replies.append(_reply(session, org, patient, sender, "opt_in", "keyword_reply", now))
         return replies
     if keyword is Keyword.HELP:
-        replies.append(_reply(session, org, patient, sender, "help", "keyword_reply", now))
+        # An opted-out number gets nothing but its one opt-out confirmation.
+        if current.state is not ConsentState.OPTED_OUT:
+            replies.append(_reply(session, org, patient, sender, "help", "keyword_reply", now))
         return replies
     signal = detect_revocation(message.body)
     if signal.likely and current.state is not ConsentState.OPTED_OUT:

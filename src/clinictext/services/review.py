@@ -37,6 +37,7 @@ def resolve(
             actor=actor,
             evidence=f"Staff read message {message_id} as a request to stop texting: "
             f"{patient.review_phrase!r}.",
+            now=now,
         )
     patient.review_flag = patient.review_phrase = None
     patient.review_message_id = None

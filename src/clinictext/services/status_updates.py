@@ -94,6 +94,7 @@ def _side_effect(session: Session, message: Message, code: str, at: datetime) ->
                 "the recipient opted out at the carrier.",
                 actor=CARRIER_ACTOR,
                 by_patient=True,
+                now=at,
             )
     elif entry.effect in (Effect.PHONE_INVALID, Effect.PHONE_LANDLINE):
         status = (

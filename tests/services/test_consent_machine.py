@@ -1,0 +1,182 @@
+"""A stateful property: no text but the single confirmation ever goes to an opted-out number.
+
+Hypothesis drives random sequences of the patient's keywords (STOP in its spellings,
+START, HELP, plain replies), staff opt-ins and opt-outs, and staff, automated and campaign
+sends, through the real services on a real SQLite database. After every step: while the
+number is opted out, nothing is waiting to go to it except the one confirmation of the
+latest opt-out.
+"""
+
+from __future__ import annotations
+
+import itertools
+import shutil
+import tempfile
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
+from sqlalchemy import select
+
+from clinictext.domain.checklist import Channel, SendKind
+from clinictext.domain.consent import ConsentAction, ConsentLevel, ConsentState
+from clinictext.domain.statuses import DUE
+from clinictext.providers.base import InboundText
+from clinictext.services import consent, inbound, numbers, orgs, patients, sending
+from clinictext.services.errors import CannotText, Conflict
+from clinictext.store.db import make_engine, session_factory, transaction, upgrade
+from clinictext.store.models import ConsentEventRow, Message
+
+PHONE = "+14155550123"
+CLINIC = "+15005550006"
+_TEMPLATE: Path | None = None
+_sids = itertools.count(1)
+
+
+def template() -> Path:
+    global _TEMPLATE
+    if _TEMPLATE is None:
+        path = Path(tempfile.mkdtemp(prefix="consent-machine-")) / "template.db"
+        upgrade(f"sqlite:///{path}")
+        _TEMPLATE = path
+    return _TEMPLATE
+
+
+class ConsentMachine(RuleBasedStateMachine):
+    def __init__(self) -> None:
+        super().__init__()
+        self.dir = Path(tempfile.mkdtemp(prefix="consent-run-"))
+        db = self.dir / "run.db"
+        shutil.copyfile(template(), db)
+        self.engine = make_engine(f"sqlite:///{db}")
+        self.factory = session_factory(self.engine)
+        self.now = datetime(2026, 3, 10, 15, 0, tzinfo=UTC)  # 11:00 in New York
+        with transaction(self.factory) as s:
+            org = orgs.create_org(s, "Clinic", actor="t")
+            orgs.update_org(
+                s,
+                org.id,
+                {
+                    "sms_enabled": True,
+                    "messaging_registration": "approved",
+                    "clinic_phone": "+14155550100",
+                    "automated_daily_cap": 50,
+                    "automated_weekly_cap": 100,
+                },
+                "t",
+            )
+            numbers.add_number(s, org.id, CLINIC, Channel.CLINIC, "long_code", 10, "t")
+            self.org_id = org.id
+            self.pid = patients.create_patient(
+                s, org.id, first_name="P", last_name="Q", phone=PHONE, actor="t"
+            ).id
+
+    def teardown(self) -> None:
+        self.engine.dispose()
+        shutil.rmtree(self.dir, ignore_errors=True)
+
+    def tick(self) -> datetime:
+        self.now += timedelta(minutes=7)
+        return self.now
+
+    def patient_texts(self, body: str) -> None:
+        text = InboundText(f"SMin{next(_sids)}", PHONE, CLINIC, body, 1)
+        with transaction(self.factory) as s:
+            inbound.receive(s, text, self.tick())
+
+    @rule(body=st.sampled_from(["STOP", "stop", "  Stop ", "UNSUBSCRIBE", "quit", "OPT OUT"]))
+    def patient_stops(self, body: str) -> None:
+        self.patient_texts(body)
+
+    @rule(body=st.sampled_from(["START", "yes", "UNSTOP"]))
+    def patient_starts(self, body: str) -> None:
+        self.patient_texts(body)
+
+    @rule(body=st.sampled_from(["HELP", "info", "Thanks, see you then!", "what time?"]))
+    def patient_writes(self, body: str) -> None:
+        self.patient_texts(body)
+
+    @rule(level=st.sampled_from(list(ConsentLevel)))
+    def staff_opt_in(self, level: ConsentLevel) -> None:
+        try:
+            with transaction(self.factory) as s:
+                consent.record(
+                    s,
+                    self.org_id,
+                    self.pid,
+                    action=ConsentAction.OPT_IN,
+                    source="verbal",
+                    level=level,
+                    actor="staff",
+                )
+        except Conflict:
+            pass  # the patient replied STOP: only they can opt back in
+
+    @rule()
+    def staff_opt_out(self) -> None:
+        with transaction(self.factory) as s:
+            consent.record(
+                s,
+                self.org_id,
+                self.pid,
+                action=ConsentAction.OPT_OUT,
+                source="staff",
+                actor="staff",
+            )
+
+    @rule(kind=st.sampled_from(list(SendKind)))
+    def staff_or_automation_sends(self, kind: SendKind) -> None:
+        try:
+            with transaction(self.factory) as s:
+                sending.send(
+                    s,
+                    self.org_id,
+                    self.pid,
+                    Channel.CLINIC,
+                    "Your visit is at 3pm",
+                    actor="staff",
+                    send_kind=kind,
+                    now=self.tick(),
+                )
+        except CannotText:
+            pass
+
+    @invariant()
+    def nothing_but_one_confirmation_waits_for_an_opted_out_number(self) -> None:
+        with transaction(self.factory) as s:
+            state = consent.current(s, self.org_id, PHONE)
+            if state.state is not ConsentState.OPTED_OUT:
+                return
+            opted_out_at = s.scalar(
+                select(ConsentEventRow.at)
+                .where(ConsentEventRow.action == "opt_out")
+                .order_by(ConsentEventRow.id.desc())
+                .limit(1)
+            )
+            waiting = list(
+                s.scalars(
+                    select(Message).where(
+                        Message.direction == "outbound",
+                        Message.status.in_([d.value for d in DUE]),
+                    )
+                )
+            )
+            since = [m for m in waiting if m.created_at >= opted_out_at]
+            before = [m for m in waiting if m.created_at < opted_out_at]
+            assert before == [], "texts queued before the opt-out must be canceled"
+            assert all(m.kind == "keyword_reply" for m in since), [m.kind for m in since]
+            assert len(since) <= 1, "more than one text queued for an opted-out number"
+            if state.source == "keyword":
+                confirmations = [m for m in since if "unsubscribed" in m.body]
+                assert len(confirmations) == len(since)
+
+
+ConsentMachine.TestCase.settings = settings(
+    max_examples=40,
+    stateful_step_count=25,
+    deadline=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+TestConsentMachine = ConsentMachine.TestCase
