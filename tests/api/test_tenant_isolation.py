@@ -10,7 +10,6 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from typing import Any
 
-
 from clinictext.services import connector
 from clinictext.store.db import transaction
 from tests.api.helpers import textable_patient
