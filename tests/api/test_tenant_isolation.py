@@ -79,6 +79,7 @@ PROBES: list[tuple[str, str, Any, str]] = [
     ("GET", "/patients?flag=revocation_review", None, "none_of_a"),
     ("POST", "/patients/{pid}/revocation-review", {"decision": "confirm"}, "404"),
     ("POST", "/patients/{pid}/read", None, "404"),
+    ("POST", "/patients/{pid}/merge", {"into": "{pid}"}, "404"),
     ("GET", "/connector", None, "own_connector"),
     ("POST", "/connector/acknowledge", None, "acknowledged_none"),
     ("POST", "/connector/refresh", None, "own_refresh"),

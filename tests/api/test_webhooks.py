@@ -214,3 +214,27 @@ def test_malformed_callback_is_400(ready_org: Org, rows: Any) -> None:
     )
     assert r.status_code == 400
     assert rows() == before
+
+
+def test_unknown_sender_is_merged_into_the_right_patient(ready_org: Org) -> None:
+    pid = ready_org.post(
+        "/patients", {"first_name": "Rita", "last_name": "Real", "phone": None}
+    ).json()["id"]
+    params = {"MessageSid": "SMin12", "From": "+14155550888", "To": "+14155550100", "Body": "hi"}
+    assert post_signed(ready_org, "/webhooks/twilio/sms", params).status_code == 200
+    unknown = ready_org.get("/patients", params={"unknown_sender": "true"}).json()[0]
+    r = ready_org.post(f"/patients/{unknown['id']}/merge", {"into": pid})
+    assert r.status_code == 200, r.text
+    merged = r.json()
+    assert (merged["id"], merged["phone"], merged["unread_count"]) == (pid, "+14155550888", 1)
+    assert ready_org.get(f"/patients/{unknown['id']}").status_code == 404
+    texts = ready_org.get(f"/patients/{pid}/messages").json()
+    assert [(m["direction"], m["body"]) for m in texts] == [("inbound", "hi")]
+    assert [c["patient_id"] for c in ready_org.get("/commlogs").json()] == [pid]
+    audit = ready_org.get("/audit", params={"entity": "patient", "entity_id": pid}).json()
+    assert "patient.merged" in [e["action"] for e in audit]
+    again = ready_org.post(f"/patients/{pid}/merge", {"into": pid})
+    assert again.status_code == 422
+    known = ready_org.post("/patients", {"first_name": "K", "last_name": "K"}).json()["id"]
+    refused = ready_org.post(f"/patients/{known}/merge", {"into": pid})
+    assert (refused.status_code, refused.json()["error"]["code"]) == (409, "not_unknown_sender")

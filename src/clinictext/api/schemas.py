@@ -227,6 +227,10 @@ class MessageIn(Request):
     kind: Literal["manual", "automated"] = "manual"
 
 
+class MergeIn(Request):
+    into: Id
+
+
 class ReviewIn(Request):
     decision: Literal["confirm", "dismiss"]
 

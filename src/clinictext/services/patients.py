@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select
+from sqlalchemy import func, or_, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.phones import ParsedPhone, PhoneError, PhoneStatus, parse_phone
@@ -13,7 +13,7 @@ from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid, NotFound
 from clinictext.services.orgs import get_org, validate_timezone
-from clinictext.store.models import Patient
+from clinictext.store.models import Commlog, ConsentEventRow, Message, Patient
 
 EDITABLE = ("first_name", "last_name", "phone", "timezone", "external_id", "language")
 
@@ -197,3 +197,58 @@ def mark_read(session: Session, org_id: int, patient_id: int) -> Patient:
     patient = get_patient(session, org_id, patient_id)
     patient.unread_count = 0
     return patient
+
+
+def merge_unknown_sender(
+    session: Session, org_id: int, source_id: int, target_id: int, actor: str
+) -> Patient:
+    """Fold an ``unknown_sender`` record (someone who texted in) into the real patient.
+
+    Their texts, commlogs and consent events move over; the unknown record is removed.
+    """
+    source = get_patient(session, org_id, source_id)
+    target = get_patient(session, org_id, target_id)
+    if source.id == target.id:
+        raise Invalid("A patient cannot be merged into itself.", code="invalid_merge")
+    if not source.unknown_sender:
+        raise Conflict(
+            f"Patient {source.id} is not an unknown sender; only records created for an "
+            "unknown number can be merged away.",
+            code="not_unknown_sender",
+        )
+    moved = {"patient_id": target.id}
+    session.execute(update(Message).where(Message.patient_id == source.id).values(moved))
+    session.execute(update(Commlog).where(Commlog.patient_id == source.id).values(moved))
+    session.execute(
+        update(ConsentEventRow).where(ConsentEventRow.patient_id == source.id).values(moved)
+    )
+    if target.phone is None and source.phone is not None:
+        target.phone, target.phone_status, target.phone_reason = (
+            source.phone,
+            source.phone_status,
+            source.phone_reason,
+        )
+    target.unread_count += source.unread_count
+    if source.last_inbound_at and (
+        target.last_inbound_at is None or source.last_inbound_at > target.last_inbound_at
+    ):
+        target.last_inbound_at = source.last_inbound_at
+    if target.review_flag is None and source.review_flag is not None:
+        target.review_flag, target.review_phrase, target.review_message_id = (
+            source.review_flag,
+            source.review_phrase,
+            source.review_message_id,
+        )
+    target.updated_at = utcnow()
+    session.flush()
+    session.delete(source)
+    audit.record(
+        session,
+        org_id,
+        actor,
+        "patient.merged",
+        "patient",
+        target.id,
+        {"merged_patient_id": source_id},
+    )
+    return target

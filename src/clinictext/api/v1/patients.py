@@ -16,6 +16,7 @@ from clinictext.api.schemas import (
     LeadChangeOut,
     LeadIn,
     LeadOut,
+    MergeIn,
     MessageOut,
     PatientIn,
     PatientOut,
@@ -237,3 +238,12 @@ def review_revocation(
 def mark_read(patient_id: PatientId, caller: CallerDep, session: SessionDep) -> PatientOut:
     """Staff have read the conversation: its unread count goes to zero."""
     return patient_out(patients.mark_read(session, caller.org_id, patient_id))
+
+
+@router.post("/patients/{patient_id}/merge", response_model=PatientOut)
+def merge(
+    patient_id: PatientId, body: MergeIn, caller: CallerDep, session: SessionDep
+) -> PatientOut:
+    """Merge an unknown sender into the right patient: texts, commlogs and consent move."""
+    row = patients.merge_unknown_sender(session, caller.org_id, patient_id, body.into, caller.actor)
+    return patient_out(row)
