@@ -264,6 +264,7 @@ class MessageOut(BaseModel):
     from_: str | None = Field(serialization_alias="from")
     provider_id: str | None
     created_at: datetime
+    due_at: datetime | None
     history: list[HistoryOut]
     attempts: list[AttemptOut]
     diagnosis: DiagnosisOut | None

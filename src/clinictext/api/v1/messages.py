@@ -58,6 +58,7 @@ def message_out(session: Session, m: Message, ctx: DiagnosisContext | None = Non
         from_=m.from_phone,
         provider_id=m.provider_id,
         created_at=m.created_at,
+        due_at=m.due_at if m.direction == "outbound" else None,
         history=[
             HistoryOut(status=e.status, at=e.at, error_code=e.error_code, detail=e.detail)
             for e in events
