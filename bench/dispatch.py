@@ -26,7 +26,6 @@ import subprocess
 import sys
 import tempfile
 import time
-import urllib.request
 from collections.abc import Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
@@ -37,17 +36,17 @@ from rich.console import Console
 from rich.table import Table
 from sqlalchemy import create_engine, func, insert, select, text
 from tests.pg import free_port, start_server
+from tests.support import seed_clinic, wait_http
 
 from bench.http_clients import machine_info
 from clinictext.dispatch.claims import claim_due
 from clinictext.domain.checklist import Channel
-from clinictext.domain.consent import ConsentAction, ConsentLevel
-from clinictext.services import consent, numbers, orgs, patients, sending
+from clinictext.services import sending
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
 from clinictext.store.models import Message
 
 BIN = Path(sys.executable).with_name("clinictext")
-SENDERS = ["+15005550006", "+14155550100", "+14155550101", "+14155550102"]
+SENDERS = ("+15005550006", "+14155550100", "+14155550101", "+14155550102")
 console = Console()
 
 
@@ -75,35 +74,16 @@ def database(backend: str) -> Iterator[str]:
 
 def seed_org(url: str, patients_n: int = 50) -> tuple[int, list[int], list[int]]:
     factory = session_factory(make_engine(url))
-    with transaction(factory) as s:
-        org = orgs.create_org(s, "Bench Clinic", actor="bench")
-        orgs.update_org(s, org.id, {"sms_enabled": True, "messaging_registration": "approved"}, "b")
-        sender_ids = [
-            numbers.add_number(s, org.id, n, Channel.CLINIC, "long_code", 1000, "b").id
-            for n in SENDERS
-        ]
-        pids = []
-        for i in range(patients_n):
-            pid = patients.create_patient(
-                s,
-                org.id,
-                first_name=f"P{i}",
-                last_name="Bench",
-                phone=f"+1415555{2000 + i}",
-                actor="b",
-            ).id
-            consent.record(
-                s,
-                org.id,
-                pid,
-                action=ConsentAction.OPT_IN,
-                source="verbal",
-                level=ConsentLevel.INFORMATIONAL,
-                actor="b",
-            )
-            pids.append(pid)
+    seeded = seed_clinic(
+        factory,
+        senders=SENDERS,
+        mps=1000,
+        patient_count=patients_n,
+        first_phone=14155552000,
+        name="Bench Clinic",
+    )
     factory.kw["bind"].dispose()
-    return org.id, pids, sender_ids
+    return seeded.org_id, seeded.patient_ids, seeded.sender_ids
 
 
 def bench_claim(backend: str, texts: int = 20_000, batch: int = 500) -> dict[str, Any]:
@@ -166,17 +146,6 @@ def bench_claim(backend: str, texts: int = 20_000, batch: int = 500) -> dict[str
     }
 
 
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise RuntimeError(f"{url} did not answer")
-
-
 def _statuses(engine: Any) -> dict[str, int]:
     with engine.connect() as conn:
         rows = conn.execute(select(Message.status, func.count()).group_by(Message.status)).all()
@@ -206,7 +175,7 @@ def bench_end_to_end(backend: str, texts: int, workers: int) -> dict[str, Any]:
         )
         procs: list[subprocess.Popen[bytes]] = []
         try:
-            _wait_http(f"http://127.0.0.1:{port}/healthz")
+            wait_http(f"http://127.0.0.1:{port}/healthz")
             started = time.perf_counter()
             procs = [subprocess.Popen([str(BIN), "worker"], **quiet) for _ in range(workers)]
             handed_at = delivered_at = None

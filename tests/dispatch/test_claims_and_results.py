@@ -12,12 +12,12 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinictext.dispatch.claims import claim_due
 from clinictext.dispatch.results import Result, record
 from clinictext.domain.checklist import Channel
-from clinictext.domain.consent import ConsentAction, ConsentLevel
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import CallLog, SendOutcome
-from clinictext.services import consent, numbers, orgs, patients, sending
+from clinictext.services import sending
 from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent, SenderNumber
+from tests.support import seed_clinic
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 LEASE, HORIZON = timedelta(seconds=60), timedelta(seconds=2)
@@ -25,23 +25,8 @@ LOG = CallLog("send", {}, {}, 201, 12.0)
 
 
 def setup_org(factory: sessionmaker[Session], mps: int = 1) -> tuple[int, int]:
-    with transaction(factory) as s:
-        org = orgs.create_org(s, "Clinic", actor="test")
-        orgs.update_org(s, org.id, {"sms_enabled": True, "messaging_registration": "approved"}, "t")
-        numbers.add_number(s, org.id, "+14155550100", Channel.CLINIC, "long_code", mps, "t")
-        pid = patients.create_patient(
-            s, org.id, first_name="A", last_name="B", phone="(415) 555-0123", actor="t"
-        ).id
-        consent.record(
-            s,
-            org.id,
-            pid,
-            action=ConsentAction.OPT_IN,
-            source="verbal",
-            level=ConsentLevel.INFORMATIONAL,
-            actor="t",
-        )
-        return org.id, pid
+    seeded = seed_clinic(factory, senders=("+14155550100",), mps=mps)
+    return seeded.org_id, seeded.patient_ids[0]
 
 
 def queue(

@@ -23,11 +23,11 @@ import pytest
 from sqlalchemy import func, select
 
 from clinictext.domain.checklist import Channel
-from clinictext.domain.consent import ConsentAction, ConsentLevel
-from clinictext.services import consent, numbers, orgs, patients, sending
+from clinictext.services import sending
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
 from clinictext.store.models import Message
 from tests.pg import free_port
+from tests.support import seed_clinic, wait_http
 
 TEXTS = 2000
 PATIENTS = 20
@@ -44,46 +44,17 @@ def _env(db_url: str, port: int) -> dict[str, str]:
     }
 
 
-def _wait_http(url: str, timeout: float = 30) -> None:
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        try:
-            with urllib.request.urlopen(url, timeout=2):
-                return
-        except OSError:
-            time.sleep(0.2)
-    raise AssertionError(f"{url} did not answer within {timeout} s")
-
-
 @pytest.fixture
 def system(db_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
     upgrade(db_url)
     factory = session_factory(make_engine(db_url))
+    seeded = seed_clinic(
+        factory, mps=250, patient_count=PATIENTS, first_phone=14155551000, name="Crash Clinic"
+    )
     with transaction(factory) as s:
-        org = orgs.create_org(s, "Crash Clinic", actor="test")
-        orgs.update_org(s, org.id, {"sms_enabled": True, "messaging_registration": "approved"}, "t")
-        numbers.add_number(s, org.id, "+15005550006", Channel.CLINIC, "long_code", 250, "t")
-        for i in range(PATIENTS):
-            pid = patients.create_patient(
-                s,
-                org.id,
-                first_name=f"P{i}",
-                last_name="Crash",
-                phone=f"+1415555{1000 + i}",
-                actor="t",
-            ).id
-            consent.record(
-                s,
-                org.id,
-                pid,
-                action=ConsentAction.OPT_IN,
-                source="verbal",
-                level=ConsentLevel.INFORMATIONAL,
-                actor="t",
-            )
-        pids = [p.id for p in s.scalars(select(patients.Patient))]
         for n in range(TEXTS):
-            sending.send(s, org.id, pids[n % PATIENTS], Channel.CLINIC, f"Reminder #{n}", actor="t")
+            pid = seeded.patient_ids[n % PATIENTS]
+            sending.send(s, seeded.org_id, pid, Channel.CLINIC, f"Reminder #{n}", actor="t")
     port = free_port()
     env = _env(db_url, port)
     log = (tmp_path / "serve.log").open("w")
@@ -94,7 +65,7 @@ def system(db_url: str, tmp_path: Path) -> Iterator[dict[str, Any]]:
         stderr=subprocess.STDOUT,
     )
     try:
-        _wait_http(f"http://127.0.0.1:{port}/healthz")
+        wait_http(f"http://127.0.0.1:{port}/healthz")
         yield {"factory": factory, "env": env, "port": port, "tmp": tmp_path}
     finally:
         server.send_signal(signal.SIGTERM)
