@@ -21,7 +21,6 @@ router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_sche
 log = logging.getLogger("clinictext.webhooks")
 
 _rng = random.Random()
-EMPTY_TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response></Response>'
 
 
 def public_url_of(request: Request) -> str:
@@ -38,7 +37,7 @@ async def _signed_form(request: Request) -> dict[str, str] | Response:
     except Exception:  # a body that is not a form
         return error_response(400, "malformed_form", "The webhook body is not form-encoded.")
     params = {k: v for k, v in form.items() if isinstance(v, str)}
-    signature = request.headers.get("x-twilio-signature", "")
+    signature = request.headers.get(provider.signature_header, "")
     if not provider.verify_signature(public_url_of(request), params, signature):
         log.warning("webhook with a missing or wrong signature refused: %s", request.url.path)
         return error_response(
@@ -104,7 +103,8 @@ async def inbound_text(request: Request) -> Response:
     except ValueError as err:
         return error_response(400, "malformed_inbound", f"The inbound text is incomplete: {err}.")
     await run_in_threadpool(_receive, request, text)
-    return Response(EMPTY_TWIML, media_type="application/xml")
+    body, media_type = provider.inbound_ack
+    return Response(body, media_type=media_type)
 
 
 def _receive(request: Request, text: InboundText) -> None:

@@ -92,6 +92,9 @@ class ProviderUnavailable(Exception):
 
 class Provider(Protocol):
     name: str
+    signature_header: str  # the request header that carries a webhook's signature
+    # What an inbound-text webhook answers (body, media type) when there is nothing to say.
+    inbound_ack: tuple[str, str]
 
     async def send(self, text: OutboundText) -> SendOutcome: ...
 

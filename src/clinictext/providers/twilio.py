@@ -84,6 +84,8 @@ class TwilioProvider:
     """One instance per process; ``close()`` it on shutdown."""
 
     name = "twilio"
+    signature_header = "X-Twilio-Signature"
+    inbound_ack = ('<?xml version="1.0" encoding="UTF-8"?><Response></Response>', "application/xml")
 
     def __init__(
         self,
