@@ -365,33 +365,18 @@ def simulator(
 
 
 def _print_connector(state: Any, as_json: bool) -> None:
-    data = {
-        "state": state.view.state.value,
-        "since": state.view.since,
-        "last_success_at": state.view.last_success_at,
-        "pending": state.pending,
-        "errors": [
-            {
-                "id": e.id,
-                "at": e.first_at,
-                "last_at": e.last_at,
-                "occurrences": e.occurrences,
-                "message": e.message,
-                "acknowledged": e.acknowledged_at is not None,
-            }
-            for e in state.errors
-        ],
-    }
+    from clinictext.api.v1.connector import connector_out
+
+    out = connector_out(state)  # the same shape as GET /api/v1/connector
     if as_json:
-        _emit(data)
+        _emit(out.model_dump(mode="json"))
         return
-    colour = {"up": "green", "degraded": "yellow", "down": "red"}[data["state"]]
-    since = f" since {data['since']:%Y-%m-%d %H:%M:%S} UTC" if data["since"] else ""
+    colour = {"up": "green", "degraded": "yellow", "down": "red"}[out.state]
+    since = f" since {out.since:%Y-%m-%d %H:%M:%S} UTC" if out.since else ""
     console.print(
-        f"Connector: [{colour}]{data['state']}[/{colour}]{since}; "
-        f"{data['pending']} text(s) pending."
+        f"Connector: [{colour}]{out.state}[/{colour}]{since}; {out.pending} text(s) pending."
     )
-    open_errors = [e for e in data["errors"] if not e["acknowledged"]]
+    open_errors = [e for e in out.errors if not e.acknowledged]
     if open_errors:
         table = Table(title="Errors to acknowledge")
         table.add_column("id", justify="right")
@@ -400,10 +385,7 @@ def _print_connector(state: Any, as_json: bool) -> None:
         table.add_column("error")
         for e in open_errors:
             table.add_row(
-                str(e["id"]),
-                f"{e['last_at']:%Y-%m-%d %H:%M:%S}",
-                str(e["occurrences"]),
-                e["message"],
+                str(e.id), f"{e.last_at:%Y-%m-%d %H:%M:%S}", str(e.occurrences), e.message
             )
         console.print(table)
 
@@ -442,6 +424,7 @@ def connector_acknowledge(org: OrgOpt, as_json: JsonOpt = False) -> None:
 @connector_app.command("refresh")
 def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
     """Re-check the provider and re-drive every pending text."""
+    from clinictext.dispatch.worker import DispatchConfig
     from clinictext.providers.factory import build_provider
     from clinictext.services.refresh import refresh
 
@@ -456,7 +439,8 @@ def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
     async def run() -> Any:
         provider = build_provider(settings)
         try:
-            return await refresh(factory, provider, org, CLI_ACTOR)
+            policy = DispatchConfig.from_settings(settings).retry
+            return await refresh(factory, provider, org, CLI_ACTOR, policy)
         finally:
             await provider.close()
 

@@ -75,6 +75,8 @@ def create_app(
     app.state.engine = engine
     app.state.session_factory = factory
     app.state.provider = provider
+    # How long transient failures are retried: the same for the dispatcher and webhooks.
+    app.state.retry_policy = DispatchConfig.from_settings(settings).retry
     errors.install(app)
     app.include_router(v1_router)
     app.include_router(webhooks.router)

@@ -4,14 +4,12 @@ from __future__ import annotations
 
 import logging
 import random
-from datetime import timedelta
 
 from fastapi import APIRouter, Request, Response
 from fastapi.concurrency import run_in_threadpool
 from sqlalchemy.exc import IntegrityError
 
 from clinictext.api.errors import error_response
-from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, Provider, StatusReport
 from clinictext.services import inbound, status_updates
 from clinictext.services.clock import utcnow
@@ -70,8 +68,7 @@ async def status_callback(request: Request) -> Response:
 
 def _apply_status(request: Request, report: StatusReport, mid: int | None) -> None:
     now = utcnow()
-    settings = request.app.state.settings
-    policy = RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours))
+    policy = request.app.state.retry_policy
     with transaction(request.app.state.session_factory) as session:
         if status_updates.is_superseded(session, report.provider_id):
             return  # an attempt that was retried: its late news changes nothing

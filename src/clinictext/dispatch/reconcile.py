@@ -10,6 +10,7 @@ delay a text, never duplicate it.
 
 from __future__ import annotations
 
+import random
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -17,9 +18,10 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import Provider, ProviderMessage
-from clinictext.services.status_updates import apply, match_parked, requeue
+from clinictext.services.status_updates import apply_report, match_parked, requeue
 from clinictext.store.models import Message
 
 
@@ -98,7 +100,13 @@ async def ask_provider(provider: Provider, stale: list[Stale]) -> list[Finding]:
     return findings
 
 
-def settle(session: Session, findings: list[Finding], now: datetime) -> tuple[int, int]:
+def settle(
+    session: Session,
+    findings: list[Finding],
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> tuple[int, int]:
     """Adopt what the provider has; queue again what it never got. Returns (adopted, requeued)."""
     adopted = requeued = 0
     ids = [f.message_id for f in findings]
@@ -119,13 +127,15 @@ def settle(session: Session, findings: list[Finding], now: datetime) -> tuple[in
         if found is not None and (
             found.provider_id not in taken or message.provider_id == found.provider_id
         ):
-            apply(
+            apply_report(
                 session,
                 message,
                 found.status,
+                found.error_code,
+                found.provider_id,
                 now,
-                provider_id=found.provider_id,
-                error_code=found.error_code,
+                policy,
+                rng,
                 error_message=found.error_message,
                 detail="reconciled with the provider after an interrupted send",
             )

@@ -169,7 +169,9 @@ class Dispatcher:
             findings = await ask_provider(self.provider, stale)
         except ProviderUnavailable:
             return 0  # asked again once the lease we took expires
-        adopted, requeued = await self._db(lambda s: settle(s, findings, utcnow()))
+        adopted, requeued = await self._db(
+            lambda s: settle(s, findings, utcnow(), self.config.retry, self.rng)
+        )
         log.info(
             "reconciled %d interrupted sends: %d adopted, %d requeued",
             len(stale),

@@ -58,6 +58,7 @@ class SenderFact:
     number: str
     kind: str
     verification: Verification
+    id: int | None = None  # the stored number's id, so the send path need not look it up
 
 
 @dataclass(frozen=True)

@@ -9,9 +9,8 @@ from zoneinfo import ZoneInfo
 from clinictext.domain.carrier_errors import Effect, lookup
 from clinictext.domain.checklist import Verification
 from clinictext.domain.connector import ConnectorState
+from clinictext.domain.retry import EXPIRED
 from clinictext.domain.statuses import Status
-
-EXPIRED = "expired"
 
 
 @dataclass(frozen=True)
@@ -117,7 +116,7 @@ def _pending(f: MessageFacts) -> Diagnosis:
 def _failed(f: MessageFacts) -> Diagnosis:
     code = f.error_code
     entry = lookup(code)
-    if code == EXPIRED or (entry is None and f.error_message and "within" in f.error_message):
+    if code == EXPIRED:
         return Diagnosis(
             f"Failed: {f.error_message or 'the provider could not be reached in time'}.",
             "Check the connector (credentials, outage), refresh it, then send the text again.",

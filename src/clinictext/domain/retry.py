@@ -6,6 +6,9 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
+# The error code of a text that was still failing when its validity period ended.
+EXPIRED = "expired"
+
 
 @dataclass(frozen=True)
 class RetryPolicy:

@@ -93,7 +93,7 @@ def evaluate_patient(
     org = get_org(session, org_id)
     patient = get_patient(session, org_id, patient_id)
     senders = [
-        SenderFact(n.number, n.kind, Verification(n.verification))
+        SenderFact(n.number, n.kind, Verification(n.verification), n.id)
         for n in list_numbers(session, org_id, channel)
     ]
     lead = get_lead(session, org_id, patient_id)

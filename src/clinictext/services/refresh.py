@@ -9,6 +9,7 @@ waiting to retry are made due at once.
 from __future__ import annotations
 
 import asyncio
+import random
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import timedelta
@@ -16,6 +17,7 @@ from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import CallLog, Provider, ProviderMessage, ProviderUnavailable
 from clinictext.services import connector, status_updates
 from clinictext.services.clock import utcnow
@@ -26,6 +28,7 @@ from clinictext.store.models import Message
 # Sent texts without a final status this long are worth asking the provider about.
 STALE_SENT = timedelta(seconds=60)
 T = TypeVar("T")
+_rng = random.Random()
 
 
 @dataclass(frozen=True)
@@ -36,7 +39,11 @@ class RefreshResult:
 
 
 async def refresh(
-    factory: sessionmaker[Session], provider: Provider, org_id: int, actor: str
+    factory: sessionmaker[Session],
+    provider: Provider,
+    org_id: int,
+    actor: str,
+    policy: RetryPolicy,
 ) -> RefreshResult:
     async def db(fn: Callable[[Session], T]) -> T:
         def run() -> T:
@@ -82,12 +89,15 @@ async def refresh(
             for message_id, item in found:
                 message = session.get(Message, message_id)
                 if message is not None:
-                    status_updates.apply(
+                    status_updates.apply_report(
                         session,
                         message,
                         item.status,
+                        item.error_code,
+                        item.provider_id,
                         utcnow(),
-                        error_code=item.error_code,
+                        policy,
+                        _rng,
                         error_message=item.error_message,
                     )
 

@@ -79,36 +79,38 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
     if patient.phone is None:
         return replies
     current = consent_service.current(session, org.id, patient.phone)
-    if keyword is Keyword.OPT_OUT:
-        if current.state is not ConsentState.OPTED_OUT:
+    # A keyword that changes the state is recorded and confirmed; a repeat does nothing.
+    keyword_changes = {
+        Keyword.OPT_OUT: (
+            ConsentAction.OPT_OUT,
+            ConsentState.OPTED_OUT,
+            OptOutSource.KEYWORD.value,
+        ),
+        Keyword.OPT_IN: (ConsentAction.OPT_IN, ConsentState.OPTED_IN, OptInSource.KEYWORD.value),
+    }
+    if keyword in keyword_changes:
+        action, target, source = keyword_changes[keyword]
+        if current.state is not target:
+            level = (
+                _level_before_opt_out(session, org.id, patient.phone)
+                if action is ConsentAction.OPT_IN
+                else None
+            )
             consent_service.record(
                 session,
                 org.id,
                 patient.id,
-                action=ConsentAction.OPT_OUT,
-                source=OptOutSource.KEYWORD.value,
+                action=action,
+                source=source,
+                level=level,
                 actor=PATIENT_ACTOR,
                 by_patient=True,
-                evidence=f"The patient texted {message.body.strip()!r} (message {message.id}).",
                 now=now,
-            )
-            replies.append(_reply(session, org, patient, sender, "opt_out", "keyword_reply", now))
-        return replies
-    if keyword is Keyword.OPT_IN:
-        if current.state is not ConsentState.OPTED_IN:
-            consent_service.record(
-                session,
-                org.id,
-                patient.id,
-                action=ConsentAction.OPT_IN,
-                source=OptInSource.KEYWORD.value,
-                actor=PATIENT_ACTOR,
-                by_patient=True,
-                level=_level_before_opt_out(session, org.id, patient.phone),
                 evidence=f"The patient texted {message.body.strip()!r} (message {message.id}).",
-                now=now,
             )
-            replies.append(_reply(session, org, patient, sender, "opt_in", "keyword_reply", now))
+            replies.append(
+                _reply(session, org, patient, sender, action.value, "keyword_reply", now)
+            )
         return replies
     if keyword is Keyword.HELP:
         # An opted-out number gets nothing but its one opt-out confirmation.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Channel, SendKind
@@ -62,7 +61,6 @@ def send(
         )
     sender = verdict.sender
     assert sender is not None  # the sender_number check passed
-    sender_id = session.scalar(select(SenderNumber.id).where(SenderNumber.number == sender.number))
     kind = message_kind(channel, send_kind)
     patient, org = verdict.patient, verdict.organization
     slot = slot_for(session, org, patient, send_kind, now)
@@ -70,7 +68,7 @@ def send(
     message = Message(
         organization_id=org_id,
         patient_id=patient.id,
-        sender_number_id=sender_id,
+        sender_number_id=sender.id,
         direction="outbound",
         kind=kind,
         channel=channel.value,

@@ -17,7 +17,7 @@ from sqlalchemy.orm import Session
 from clinictext.domain.carrier_errors import Effect, is_transient, lookup
 from clinictext.domain.consent import ConsentAction, ConsentState, OptOutSource
 from clinictext.domain.phones import PhoneStatus
-from clinictext.domain.retry import RetryPolicy
+from clinictext.domain.retry import EXPIRED, RetryPolicy
 from clinictext.domain.statuses import Status, advance
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
@@ -30,7 +30,6 @@ from clinictext.store.models import (
 )
 
 CARRIER_ACTOR = "carrier"
-EXPIRED = "expired"
 
 
 def apply(
@@ -223,8 +222,15 @@ def apply_report(
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
+    *,
+    error_message: str | None = None,
+    detail: str | None = None,
 ) -> None:
-    """A provider report about the current attempt; a transient failure is retried."""
+    """A provider report about the current attempt; a transient failure is retried.
+
+    Every path that learns a text's status from the provider (callbacks, reconciliation,
+    refresh) comes through here, so a transient failure is retried whichever way it arrives.
+    """
     failed = reported in (Status.UNDELIVERED, Status.FAILED)
     current = message.provider_id in (None, provider_id)
     if failed and is_transient(error_code) and current and message.status not in _FINAL_VALUES:
@@ -233,7 +239,16 @@ def apply_report(
         why = f"{entry.meaning if entry else 'a temporary error'} (error {error_code})"
         retry_or_expire(session, message, why, error_code, now, policy, rng, final=reported)
         return
-    apply(session, message, reported, now, error_code=error_code, provider_id=provider_id)
+    apply(
+        session,
+        message,
+        reported,
+        now,
+        error_code=error_code,
+        error_message=error_message,
+        provider_id=provider_id,
+        detail=detail,
+    )
 
 
 _FINAL_VALUES = frozenset(

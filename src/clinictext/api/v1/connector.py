@@ -51,6 +51,7 @@ async def refresh_connector(request: Request, caller: DetachedCallerDep) -> Refr
         request.app.state.provider,
         caller.org_id,
         caller.actor,
+        request.app.state.retry_policy,
     )
     return RefreshOut(
         state=result.status.view.state.value, redriven=result.redriven, checked=result.checked
