@@ -16,7 +16,7 @@ from clinictext.api.schemas import (
 )
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.statuses import Status, label
-from clinictext.services import messages, sending
+from clinictext.services import cancel, messages, sending
 from clinictext.services.clock import utcnow
 from clinictext.services.messages import DiagnosisContext, diagnosis_context
 from clinictext.store.models import Message
@@ -98,6 +98,23 @@ def get_message(
 ) -> MessageOut:
     """A message with its status history and, unless delivered, why and what to do."""
     return message_out(session, messages.get_message(session, caller.org_id, message_id))
+
+
+@router.post(
+    "/messages/{message_id}/cancel",
+    response_model=MessageOut,
+    response_model_by_alias=True,
+    responses={
+        404: {"description": "message_not_found: no such message in this organization"},
+        409: {"description": "not_cancelable: already handed to the provider, or final"},
+    },
+)
+def cancel_message(
+    caller: CallerDep, session: SessionDep, message_id: int = Path(ge=1, le=MAX_ID)
+) -> MessageOut:
+    """Cancel a text not yet handed to the provider (scheduled or queued)."""
+    message = cancel.cancel(session, caller.org_id, message_id, actor=caller.actor)
+    return message_out(session, message)
 
 
 @router.get("/messages", response_model=list[MessageOut], response_model_by_alias=True)
