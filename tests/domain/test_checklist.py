@@ -27,10 +27,13 @@ from clinictext.domain.checklist import (
 from clinictext.domain.consent import (
     NO_CONSENT,
     Consent,
+    ConsentAction,
+    ConsentEvent,
     ConsentLevel,
     ConsentState,
     OptInSource,
     OptOutSource,
+    derive,
 )
 from clinictext.domain.leads import LeadStage
 from clinictext.domain.phones import PhoneStatus
@@ -41,6 +44,11 @@ SPEC_ORDER = ["sms_enabled", "sender_number", "phone", "consent", "lead_stage", 
 OPTED_IN_AT = datetime(2024, 1, 15, 10, 0, tzinfo=UTC)
 OPTED_OUT_AT = datetime(2024, 2, 20, 18, 30, tzinfo=UTC)
 CLINIC_NUMBER = SenderFact("+14155550100", "long_code", Verification.VERIFIED)
+
+
+def opted_out(source) -> Consent:
+    """The consent after one opt-out from ``source``, as the ledger derives it."""
+    return derive([ConsentEvent(ConsentAction.OPT_OUT, str(source), OPTED_OUT_AT)])
 
 
 def passing() -> TextingFacts:
@@ -225,7 +233,7 @@ def test_patient_who_never_opted_in_fails_consent_with_ask_to_opt_in_fix():
 
 @pytest.mark.parametrize("source", [OptOutSource.KEYWORD, OptOutSource.CARRIER])
 def test_patient_opted_out_at_their_phone_must_text_start(source):
-    consent = Consent(ConsentState.OPTED_OUT, None, OPTED_OUT_AT, source.value)
+    consent = opted_out(source.value)
     check = only_failure(replace(passing(), consent=consent))
     assert check.id == "consent"
     assert "opted out" in check.detail
@@ -236,7 +244,7 @@ def test_patient_opted_out_at_their_phone_must_text_start(source):
 
 
 def test_keyword_opt_out_detail_says_the_patient_replied_stop():
-    consent = Consent(ConsentState.OPTED_OUT, None, OPTED_OUT_AT, "keyword")
+    consent = opted_out("keyword")
     assert "STOP" in only_failure(replace(passing(), consent=consent)).detail
 
 
@@ -244,7 +252,7 @@ def test_keyword_opt_out_detail_says_the_patient_replied_stop():
     "source", [OptOutSource.STAFF, OptOutSource.CAMPAIGN, OptOutSource.FREE_TEXT]
 )
 def test_opt_out_recorded_by_staff_can_be_followed_by_a_new_opt_in(source):
-    consent = Consent(ConsentState.OPTED_OUT, None, OPTED_OUT_AT, source.value)
+    consent = opted_out(source.value)
     check = only_failure(replace(passing(), consent=consent))
     assert check.id == "consent"
     assert "opted out" in check.detail
@@ -254,7 +262,7 @@ def test_opt_out_recorded_by_staff_can_be_followed_by_a_new_opt_in(source):
 
 def test_keyword_and_staff_opt_outs_give_different_fixes():
     def fix_for(source):
-        consent = Consent(ConsentState.OPTED_OUT, None, OPTED_OUT_AT, source)
+        consent = opted_out(source)
         return only_failure(replace(passing(), consent=consent)).fix
 
     assert fix_for("keyword") != fix_for("staff")

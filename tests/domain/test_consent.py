@@ -224,17 +224,39 @@ ledgers = st.lists(st.one_of(_opt_in_events, _opt_out_events), max_size=25).map(
 )
 
 
+def _reference(events):
+    """A plain reading of SPEC: (state, highest level since the last opt-out, patient lock).
+
+    A patient's own opt-out (keyword, carrier) locks until the patient's START; staff
+    opt-ins recorded while locked (never accepted, but an old ledger may hold one) count
+    for nothing; later staff opt-outs keep the lock.
+    """
+    state, levels, lock = ConsentState.NONE, [], None
+    for e in events:
+        if e.action is ConsentAction.OPT_OUT:
+            state, levels = ConsentState.OPTED_OUT, []
+            if e.source in ("keyword", "carrier"):
+                lock = e.source
+            continue
+        if lock is not None and e.source != "keyword":
+            continue
+        lock = None
+        state = ConsentState.OPTED_IN
+        levels.append(e.level)
+    level = (MKT if MKT in levels else INFO) if levels else None
+    return state, level, lock
+
+
 @given(ledgers)
-def test_consent_state_follows_the_last_event(events):
+def test_consent_state_follows_the_reference_reading(events):
     consent = derive(events)
-    if not events:
-        assert consent.state is ConsentState.NONE
-    elif events[-1].action is ConsentAction.OPT_OUT:
-        assert consent.state is ConsentState.OPTED_OUT
+    state, level, lock = _reference(events)
+    assert consent.state is state
+    assert consent.level is level
+    assert consent.patient_lock == lock
+    if events and events[-1].action is ConsentAction.OPT_OUT:
         assert consent.source == events[-1].source
         assert consent.since == events[-1].at
-    else:
-        assert consent.state is ConsentState.OPTED_IN
 
 
 @given(ledgers)
@@ -245,32 +267,60 @@ def test_marketing_consent_always_covers_informational_texts(events):
 
 
 @given(ledgers)
-def test_level_is_the_highest_granted_since_the_last_opt_out(events):
+def test_allows_follows_the_level_granted_since_the_last_opt_out(events):
     consent = derive(events)
-    last_out = max(
-        (i for i, e in enumerate(events) if e.action is ConsentAction.OPT_OUT), default=-1
-    )
-    since_out = [e.level for e in events[last_out + 1 :]]
-    if not since_out:
-        assert consent.level is None
-    elif MKT in since_out:
-        assert consent.level is MKT
-    else:
-        assert consent.level is INFO
-    assert consent.allows(MKT) is (MKT in since_out)
-    assert consent.allows(INFO) is bool(since_out)
+    state, level, _lock = _reference(events)
+    assert consent.allows(MKT) is (state is ConsentState.OPTED_IN and level is MKT)
+    assert consent.allows(INFO) is (state is ConsentState.OPTED_IN)
 
 
 @given(ledgers)
 def test_staff_can_lift_an_opt_out_unless_the_patient_made_it(events):
     consent = derive(events)
-    patient_made = (
-        bool(events)
-        and events[-1].action is ConsentAction.OPT_OUT
-        and events[-1].source in ("keyword", "carrier")
-    )
-    if patient_made:
+    _state, _level, lock = _reference(events)
+    if lock is not None:
         with pytest.raises(ConsentRefused):
             check_staff_opt_in(consent, "verbal")
     else:
         check_staff_opt_in(consent, "verbal")
+
+
+@pytest.mark.parametrize("staff_source", ["staff", "free_text", "campaign"])
+@pytest.mark.parametrize("patient_source", ["keyword", "carrier"])
+def test_a_staff_opt_out_after_the_patients_stop_keeps_the_patients_lock(
+    patient_source, staff_source
+):
+    consent = derive(
+        [
+            ConsentEvent(ConsentAction.OPT_IN, "web_form", T0, INFO),
+            ConsentEvent(ConsentAction.OPT_OUT, patient_source, T0 + timedelta(minutes=1)),
+            ConsentEvent(ConsentAction.OPT_OUT, staff_source, T0 + timedelta(minutes=2)),
+        ]
+    )
+    assert consent.locked_by_patient
+    with pytest.raises(ConsentRefused, match="only the patient can opt back in"):
+        check_staff_opt_in(consent, "verbal")
+
+
+def test_a_staff_opt_in_recorded_under_a_patients_lock_counts_for_nothing():
+    consent = derive(
+        [
+            ConsentEvent(ConsentAction.OPT_OUT, "keyword", T0),
+            ConsentEvent(ConsentAction.OPT_OUT, "staff", T0 + timedelta(minutes=1)),
+            ConsentEvent(ConsentAction.OPT_IN, "verbal", T0 + timedelta(minutes=2), INFO),
+        ]
+    )
+    assert consent.state is ConsentState.OPTED_OUT
+    assert not consent.allows(INFO)
+
+
+def test_the_patients_start_lifts_the_lock_and_staff_may_record_consent_again():
+    consent = derive(
+        [
+            ConsentEvent(ConsentAction.OPT_OUT, "keyword", T0),
+            ConsentEvent(ConsentAction.OPT_OUT, "staff", T0 + timedelta(minutes=1)),
+            ConsentEvent(ConsentAction.OPT_IN, "keyword", T0 + timedelta(minutes=2), INFO),
+        ]
+    )
+    assert consent.allows(INFO) and not consent.locked_by_patient
+    check_staff_opt_in(consent, "verbal")

@@ -114,17 +114,32 @@ class ConsentMachine(RuleBasedStateMachine):
         except Conflict:
             pass  # the patient replied STOP: only they can opt back in
 
-    @rule()
-    def staff_opt_out(self) -> None:
+    @rule(source=st.sampled_from(["staff", "free_text", "campaign"]))
+    def staff_opt_out(self, source: str) -> None:
         with transaction(self.factory) as s:
             consent.record(
                 s,
                 self.org_id,
                 self.pid,
                 action=ConsentAction.OPT_OUT,
-                source="staff",
+                source=source,
                 actor="staff",
             )
+
+    @invariant()
+    def a_patients_stop_holds_until_their_start(self) -> None:
+        with transaction(self.factory) as s:
+            rows = consent.ledger(s, self.org_id, PHONE)
+            state = consent.current(s, self.org_id, PHONE)
+        locked = False
+        for row in rows:
+            if row.action == "opt_out" and row.source in ("keyword", "carrier"):
+                locked = True
+            elif row.action == "opt_in" and row.source == "keyword":
+                locked = False
+        if locked:
+            assert state.state is ConsentState.OPTED_OUT
+            assert state.locked_by_patient
 
     @rule(kind=st.sampled_from(list(SendKind)))
     def staff_or_automation_sends(self, kind: SendKind) -> None:

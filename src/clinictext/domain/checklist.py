@@ -200,7 +200,7 @@ def _consent(f: TextingFacts) -> Check:
     level = required_level(f.kind)
     c = f.consent
     if c.state is ConsentState.OPTED_OUT:
-        how = _OPT_OUT_HOW.get(c.source or "", "opted out")
+        how = _OPT_OUT_HOW.get(c.patient_lock or c.source or "", "opted out")
         when = f" on {c.since:%Y-%m-%d}" if c.since else ""
         fix = (
             "Only the patient can opt back in: ask them to text START to the clinic's number."

@@ -2,7 +2,9 @@
 
 The ledger is per organization and phone number, so an opt-out covers every sender
 number of the organization. Only the patient can undo an opt-out they made themselves
-(a STOP keyword, or a STOP the carrier reports): staff cannot opt them back in.
+(a STOP keyword, or a STOP the carrier reports): staff cannot opt them back in, and what
+staff record after it (an opt-out of their own, a free-text revocation) does not lift
+that lock: it holds until the patient texts START.
 """
 
 from __future__ import annotations
@@ -68,11 +70,14 @@ class Consent:
     level: ConsentLevel | None  # the highest level granted since the last opt-out
     since: datetime | None
     source: str | None  # the source of the event that set the state
+    # The source of the patient's own opt-out (keyword or carrier) while it holds: only the
+    # patient's START lifts it, whatever staff record after it.
+    patient_lock: str | None = None
 
     @property
     def locked_by_patient(self) -> bool:
         """True when only the patient's own START can lift this opt-out."""
-        return self.state is ConsentState.OPTED_OUT and self.source in PATIENT_HELD_OPT_OUTS
+        return self.patient_lock is not None
 
     def allows(self, level: ConsentLevel) -> bool:
         """Whether texts that need ``level`` consent may go to this number."""
@@ -89,8 +94,11 @@ def derive(events: Iterable[ConsentEvent]) -> Consent:
     current = NO_CONSENT
     for event in events:
         if event.action is ConsentAction.OPT_OUT:
-            current = Consent(ConsentState.OPTED_OUT, None, event.at, event.source)
+            lock = event.source if event.source in PATIENT_HELD_OPT_OUTS else current.patient_lock
+            current = Consent(ConsentState.OPTED_OUT, None, event.at, event.source, lock)
             continue
+        if current.locked_by_patient and event.source != OptInSource.KEYWORD:
+            continue  # only the patient's own START lifts their STOP (never recorded since)
         level = event.level or ConsentLevel.INFORMATIONAL
         if current.state is ConsentState.OPTED_IN and current.level is not None:
             if _LEVEL_RANK[current.level] >= _LEVEL_RANK[level]:
@@ -114,7 +122,7 @@ def check_staff_opt_in(current: Consent, source: str) -> None:
     if current.locked_by_patient:
         how = (
             "replied STOP"
-            if current.source == OptOutSource.KEYWORD
+            if current.patient_lock == OptOutSource.KEYWORD
             else "blocked texts at the carrier"
         )
         raise ConsentRefused(
