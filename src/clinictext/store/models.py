@@ -258,6 +258,9 @@ class Message(Base):
     # While `sending`: which worker holds it and until when (then it is reconciled).
     claimed_by: Mapped[str | None] = mapped_column(String(64))
     lease_until: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # When the worker passed the last consent check and handed the text to the provider.
+    # ``sending`` without it: claimed, waiting for its pacing slot, never sent.
+    handed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
     provider_id: Mapped[str | None] = mapped_column(String(64))
     error_code: Mapped[str | None] = mapped_column(String(16))
     error_message: Mapped[str | None] = mapped_column(Text)
@@ -280,6 +283,8 @@ class MessageEvent(Base):
     status: Mapped[str] = mapped_column(String(12))
     error_code: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
+    # Which attempt this event belongs to: a retry starts attempt n + 1 at ``queued``.
+    attempt: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -397,3 +402,10 @@ class SupersededSid(Base):
         BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# SQLite reuses the highest id after a delete unless the table says AUTOINCREMENT; an id
+# must never name two records (audit events refer to them), so every surrogate id says so.
+for _table in Base.metadata.tables.values():
+    if [c.name for c in _table.primary_key.columns] == ["id"]:
+        _table.dialect_options["sqlite"]["autoincrement"] = True
