@@ -15,13 +15,23 @@ from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
 
+# Every wait on the database is bounded: for SQLite's write lock, and for a pooled
+# connection. A request that cannot get either in time is answered 503, never left hanging.
+BUSY_TIMEOUT_SECONDS = 10
+POOL_TIMEOUT_SECONDS = 10
+# Execution option of engines whose transactions only read (see ``read_only``).
+_READ_ONLY = "clinictext_read_only"
+
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
         engine = create_engine(
-            url, connect_args={"check_same_thread": False, "timeout": 30}, pool_pre_ping=False
+            url,
+            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
+            pool_pre_ping=False,
+            pool_timeout=POOL_TIMEOUT_SECONDS,
         )
 
         @event.listens_for(engine, "connect")
@@ -32,18 +42,31 @@ def make_engine(url: str) -> Engine:
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
             cur.execute("PRAGMA foreign_keys=ON")
-            cur.execute("PRAGMA busy_timeout=30000")
+            cur.execute(f"PRAGMA busy_timeout={BUSY_TIMEOUT_SECONDS * 1000}")
             cur.close()
 
         # A deferred transaction that reads and then writes can fail at once with
         # "database is locked" when another writer got in between; taking the write lock
-        # at BEGIN makes it wait its turn (busy_timeout) instead.
+        # at BEGIN makes it wait its turn (busy_timeout) instead. Transactions that only
+        # read (``read_only``) take no lock at all: WAL readers never wait for the writer.
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            conn.exec_driver_sql("BEGIN IMMEDIATE")
+            read_only = conn.get_execution_options().get(_READ_ONLY, False)
+            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
         return engine
-    return create_engine(url, pool_pre_ping=True, pool_size=10, max_overflow=20)
+    return create_engine(
+        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=POOL_TIMEOUT_SECONDS
+    )
+
+
+def read_only(engine: Engine) -> Engine:
+    """The same engine and pool, for transactions that only read.
+
+    On SQLite they begin deferred, so they neither take nor wait for the write lock; a
+    write inside one may fail at once with "database is locked" (answered 503).
+    """
+    return engine.execution_options(**{_READ_ONLY: True})
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:

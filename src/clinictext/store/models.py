@@ -283,8 +283,6 @@ class MessageEvent(Base):
     status: Mapped[str] = mapped_column(String(12))
     error_code: Mapped[str | None] = mapped_column(String(16))
     detail: Mapped[str | None] = mapped_column(Text)
-    # Which attempt this event belongs to: a retry starts attempt n + 1 at ``queued``.
-    attempt: Mapped[int | None] = mapped_column(Integer)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 

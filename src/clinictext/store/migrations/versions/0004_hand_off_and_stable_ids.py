@@ -1,4 +1,4 @@
-"""hand-off time, attempt numbers in the history, ids never reused on SQLite
+"""hand-off time, ids never reused on SQLite
 
 Revision ID: 0004
 Revises: 0003
@@ -42,8 +42,6 @@ def upgrade() -> None:
         batch_op.add_column(
             sa.Column("handed_at", clinictext.store.types.UTCDateTime(timezone=True))
         )
-    with op.batch_alter_table("message_events", schema=None) as batch_op:
-        batch_op.add_column(sa.Column("attempt", sa.Integer(), nullable=True))
     if op.get_bind().dialect.name == "sqlite":
         # Rebuild each table as AUTOINCREMENT (the env turns foreign keys off meanwhile).
         for table in TABLES_WITH_IDS:
@@ -54,7 +52,5 @@ def upgrade() -> None:
 
 
 def downgrade() -> None:
-    with op.batch_alter_table("message_events", schema=None) as batch_op:
-        batch_op.drop_column("attempt")
     with op.batch_alter_table("messages", schema=None) as batch_op:
         batch_op.drop_column("handed_at")
