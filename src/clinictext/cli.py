@@ -15,16 +15,66 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError, DBAPIError
 
 from clinictext.config import get_settings
 from clinictext.domain.checklist import Channel, SendKind
-from clinictext.services import demo, importing, orgs, sending
+from clinictext.services import cancel, demo, importing, orgs, sending
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import ServiceError
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
 
-app = typer.Typer(help="clinictext: two-way patient texting for clinics.", no_args_is_help=True)
+# SQLSTATEs of a PostgreSQL schema that lacks our tables or columns (not migrated).
+_UNDEFINED_TABLE_OR_COLUMN = ("42P01", "42703")
+
+
+def _database_url_shown() -> str:
+    url = get_settings().database_url
+    try:
+        return make_url(url).render_as_string(hide_password=True)
+    except ArgumentError:
+        return "(unreadable URL)"
+
+
+def database_problem(err: DBAPIError) -> str:
+    """One line saying what is wrong with the configured database and what to do."""
+    url = _database_url_shown()
+    detail = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err).__name__
+    missing = getattr(err.orig, "sqlstate", None) in _UNDEFINED_TABLE_OR_COLUMN or any(
+        phrase in detail.lower() for phrase in ("no such table", "no such column")
+    )
+    if missing:
+        return (
+            f"The database {url} has no clinictext tables, or an older schema ({detail}): "
+            "run 'clinictext db upgrade', or set CLINICTEXT_DATABASE_URL to the database "
+            "you meant."
+        )
+    return (
+        f"Cannot use the database {url} ({detail[:200]}): check that the server is running "
+        "(or that the SQLite file's folder exists), or set CLINICTEXT_DATABASE_URL to the "
+        "right one; a new database needs 'clinictext db upgrade'."
+    )
+
+
+class ClinicText(typer.Typer):
+    """The command line: a database that is missing, unreachable or not migrated is one
+    line and exit 2 (an error), never a traceback or the exit 1 of a "no" answer."""
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().__call__(*args, **kwargs)
+        except DBAPIError as err:
+            line = database_problem(err)
+            if "--json" in sys.argv[1:]:
+                print(json.dumps({"error": {"code": "database_unavailable", "message": line}}))
+            else:
+                print(f"Error: {line}", file=sys.stderr)
+            sys.exit(2)
+
+
+app = ClinicText(help="clinictext: two-way patient texting for clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
@@ -189,6 +239,35 @@ def send(
         _emit(data)
     else:
         console.print(f"Message {data['id']} is {data['status']} ({data['segments']} segment(s)).")
+
+
+@app.command("cancel")
+def cancel_text(
+    message_id: Annotated[int, typer.Argument(min=1, help="The message's id.")],
+    org: OrgOpt,
+    as_json: JsonOpt = False,
+) -> None:
+    """Cancel a text not yet handed to the provider (scheduled or queued).
+
+    Exit 0 when canceled, 1 when it can no longer be canceled (the reason is printed)."""
+    from clinictext.api.v1.messages import message_out
+
+    try:
+        with transaction(_factory()) as session:
+            message = cancel.cancel(session, org, message_id, actor=CLI_ACTOR)
+            out = message_out(session, message)  # the same shape as the API's answer
+    except cancel.NotCancelable as err:
+        if as_json:
+            _emit({"error": {"code": err.code, "message": err.message}})
+        else:
+            err_console.print(f"[red]Not canceled:[/red] {err.message}")
+        raise typer.Exit(1) from None
+    except ServiceError as err:
+        _fail(err, as_json)
+    if as_json:
+        _emit(out.model_dump(mode="json", by_alias=True))
+    else:
+        console.print(f"Message {out.id} is canceled; it will not be sent.")
 
 
 @app.command("import")

@@ -7,121 +7,23 @@ the schema) and once on the throwaway PostgreSQL database.
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import subprocess
-import sys
-from collections.abc import Iterator
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any
 
-import pytest
 from fastapi.testclient import TestClient
-from sqlalchemy import func, select
+from sqlalchemy import select
 
 from clinictext.api.app import create_app
 from clinictext.config import Settings
-from clinictext.domain.checklist import Channel
-from clinictext.domain.consent import ConsentAction, ConsentLevel
-from clinictext.services import consent, numbers, orgs, patients
-from clinictext.store.db import make_engine, session_factory, transaction
-from clinictext.store.models import ApiKey, Message
-
-CLINICTEXT = str(Path(sys.executable).with_name("clinictext"))
-# SPEC.md §3: every check, in this order.
-SPEC_CHECK_ORDER = ["sms_enabled", "sender_number", "phone", "consent", "lead_stage", "spend_limit"]
-
-
-def run_cli(url: str, *args: str) -> subprocess.CompletedProcess[str]:
-    env = {
-        **os.environ,
-        "CLINICTEXT_DATABASE_URL": url,
-        "COLUMNS": "200",  # Rich wraps tables to the terminal width; keep rows on one line
-        "NO_COLOR": "1",
-    }
-    return subprocess.run(
-        [CLINICTEXT, *args], capture_output=True, text=True, env=env, timeout=120, check=False
-    )
-
-
-def only_json(result: subprocess.CompletedProcess[str]) -> Any:
-    """``--json`` prints exactly one JSON object on stdout."""
-    return json.loads(result.stdout)
-
-
-def is_sentence(text: str) -> bool:
-    return bool(re.match(r"^[A-Z'\"].{8,}[.!?]$", text.strip(), re.S))
-
-
-@pytest.fixture
-def cli_url(db_url: str, tmp_path: Path) -> str:
-    """SQLite: a new file nobody has migrated; PostgreSQL: the emptied test database."""
-    if db_url.startswith("sqlite"):
-        return f"sqlite:///{tmp_path / 'x.db'}"
-    return db_url
-
-
-@dataclass
-class Clinic:
-    url: str
-    org_id: int
-    textable: int  # opted in (informational), valid wireless phone
-    never_opted_in: int
-
-
-@pytest.fixture
-def clinic(db_url: str) -> Iterator[Clinic]:
-    """A migrated database with an organization set up to text (seeded through the services)."""
-    engine = make_engine(db_url)
-    try:
-        with transaction(session_factory(engine)) as s:
-            org_id = orgs.create_org(s, "Demo Clinic", actor="test").id
-            orgs.update_org(
-                s, org_id, {"sms_enabled": True, "messaging_registration": "approved"}, "test"
-            )
-            numbers.add_number(s, org_id, "+14155550100", Channel.CLINIC, "long_code", 1, "test")
-            numbers.add_number(s, org_id, "+15005550006", Channel.LEAD, "long_code", 1, "test")
-            ana = patients.create_patient(
-                s,
-                org_id,
-                first_name="Ana",
-                last_name="Diaz",
-                phone="(415) 555-0123",
-                actor="test",
-            ).id
-            consent.record(
-                s,
-                org_id,
-                ana,
-                action=ConsentAction.OPT_IN,
-                source="web_form",
-                level=ConsentLevel.INFORMATIONAL,
-                evidence="ticked the box",
-                actor="test",
-            )
-            bo = patients.create_patient(
-                s,
-                org_id,
-                first_name="Bo",
-                last_name="Quiet",
-                phone="(415) 555-0124",
-                actor="test",
-            ).id
-        yield Clinic(db_url, org_id, ana, bo)
-    finally:
-        engine.dispose()
-
-
-def message_count(url: str) -> int:
-    engine = make_engine(url)
-    try:
-        with session_factory(engine)() as s:
-            return int(s.scalar(select(func.count()).select_from(Message)) or 0)
-    finally:
-        engine.dispose()
-
+from clinictext.store.db import make_engine, session_factory
+from clinictext.store.models import ApiKey
+from tests.cli.support import (
+    SPEC_CHECK_ORDER,
+    Clinic,
+    is_sentence,
+    message_count,
+    only_json,
+    run_cli,
+)
 
 # --- db upgrade, org create, apikey create ---------------------------------------------------
 
