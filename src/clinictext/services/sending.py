@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from dataclasses import asdict
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.content import BodyRefused, check_body
+from clinictext.domain.links import LinkFinding, LinkPolicy, link_finding
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.services import audit
@@ -21,6 +23,12 @@ from clinictext.store.models import Message, Organization, Patient, SenderNumber
 # Conversations go before bulk texts of the same sender number.
 LANE_CONVERSATION = 0
 LANE_BULK = 1
+
+
+class LinkBlocked(Invalid):
+    """A staff text with a link, and the organization blocks links; ``finding`` says which."""
+
+    code = "link_blocked"
 
 
 def message_kind(channel: Channel, send_kind: SendKind) -> str:
@@ -63,6 +71,7 @@ def send(
     assert sender is not None  # the sender_number check passed
     kind = message_kind(channel, send_kind)
     patient, org = verdict.patient, verdict.organization
+    links = _link_policy(org, body) if send_kind is SendKind.MANUAL else None
     slot = slot_for(session, org, patient, send_kind, now)
     held = slot.at > now
     message = Message(
@@ -94,11 +103,25 @@ def send(
         "message.queued",
         "message",
         message.id,
-        {"patient_id": patient.id, "channel": channel.value, "kind": kind},
+        {
+            "patient_id": patient.id,
+            "channel": channel.value,
+            "kind": kind,
+            **({"findings": [links.code]} if links else {}),
+        },
         at=now,
     )
     session.flush()
     return message
+
+
+def _link_policy(org: Organization, body: str) -> LinkFinding | None:
+    """Apply the organization's link policy to a staff text: ``LinkBlocked`` under block,
+    the warning finding under warn, None without a link."""
+    finding = link_finding(body, LinkPolicy(org.url_policy or LinkPolicy.WARN))
+    if finding is not None and finding.severity == "block":
+        raise LinkBlocked(finding.message, finding=asdict(finding))
+    return finding
 
 
 SYSTEM_ACTOR = "clinictext"
