@@ -279,7 +279,15 @@ def import_csv(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import patients from a CSV file: all rows, or none if any row is bad."""
+    """Import patients from a CSV file: all rows, or none if any row is bad.
+
+    Header row, columns in any order: first_name and last_name (required; every row needs
+    a first name), phone, timezone, external_id (a row with a known external_id updates
+    that patient; each may appear once per file), language, consent (informational or
+    marketing), consent_source (how the patient agreed: web_form, paper_form, verbal,
+    import or api; import when empty), consent_evidence, lead_stage (open, in_progress,
+    closed_won or closed_lost), lead_substatus, lead_reason.
+    """
     try:
         rows = importing.read_csv(path.read_bytes())
         with _factory()() as session, session.begin():

@@ -23,7 +23,7 @@ from typer.testing import CliRunner
 from clinictext.cli import app
 from clinictext.config import get_settings
 from clinictext.domain.consent import ConsentAction, ConsentLevel
-from clinictext.services import consent, patients
+from clinictext.services import consent, importing, patients
 from clinictext.store.db import transaction
 from clinictext.store.models import Patient
 from tests.conftest import Org
@@ -325,6 +325,85 @@ def test_opt_out_by_keyword_covers_the_phone_even_on_a_new_patient_row(
     assert [r["line"] for r in report["rejected"]] == [3]
     assert "P-61" not in by_external_id(org)
     assert org.get(f"/patients/{dan}/consent").json()["state"] == "opted_out"
+
+
+def test_an_external_id_twice_in_one_file_rejects_the_later_row_naming_both_lines(
+    tmp_path: Path, org: Org, run_import: Any, rows: Callable[[], dict[str, int]]
+) -> None:
+    lines = [
+        HEADER,
+        GOOD_ROWS[0],  # line 2: P-1
+        GOOD_ROWS[1],
+        "Anna,Diaz,(415) 555-0149,P-1,informational,verbal,,",  # line 4: P-1 again
+    ]
+    before = rows()
+    result = run_import(csv_file(tmp_path, lines), org.id, "--json")
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["imported"] is False
+    assert [r["line"] for r in report["rejected"]] == [4]
+    reason = report["rejected"][0]["reason"]
+    assert "P-1" in reason and "line 2" in reason and "4" in reason
+    assert rows() == before
+
+
+def test_skip_invalid_keeps_the_first_row_of_a_repeated_external_id(
+    tmp_path: Path, org: Org, run_import: Any, factory: sessionmaker[Session]
+) -> None:
+    lines = [HEADER, GOOD_ROWS[0], "Anna,Diaz,(415) 555-0149,P-1,,,,", GOOD_ROWS[1]]
+    result = run_import(csv_file(tmp_path, lines), org.id, "--skip-invalid", "--json")
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.stdout)
+    assert (report["created"], report["updated"]) == (2, 0)
+    assert [r["line"] for r in report["rejected"]] == [3]
+    found = by_external_id(org)
+    assert (found["P-1"]["first_name"], found["P-1"]["phone"]) == ("Ana", "+14155550141")
+    assert patient_count(factory, org.id) == 2
+
+
+@pytest.mark.parametrize("first_name", ["", "   ", "\t"])
+def test_a_row_without_a_first_name_is_rejected(
+    tmp_path: Path, org: Org, run_import: Any, factory: sessionmaker[Session], first_name: str
+) -> None:
+    lines = [HEADER, GOOD_ROWS[0], f"{first_name},Nobody,(415) 555-0148,P-8,,,,"]
+    result = run_import(csv_file(tmp_path, lines), org.id, "--json")
+    assert result.exit_code == 1
+    rejected = json.loads(result.stdout)["rejected"]
+    assert [r["line"] for r in rejected] == [3]
+    assert "first_name" in rejected[0]["reason"]
+    assert patient_count(factory, org.id) == 0
+
+
+@pytest.mark.parametrize("first_name", ["", "   "])
+def test_the_api_refuses_a_blank_first_name_as_the_import_does(org: Org, first_name: str) -> None:
+    created = org.post("/patients", {"first_name": first_name, "last_name": "Diaz"})
+    assert created.status_code == 422
+    assert created.json()["error"]["code"] == "invalid_name"
+    ana = org.post("/patients", {"first_name": "Ana", "last_name": ""})
+    assert ana.status_code == 201  # a last name may be blank
+    patched = org.patch(f"/patients/{ana.json()['id']}", {"first_name": first_name})
+    assert patched.status_code == 422
+    assert patched.json()["error"]["code"] == "invalid_name"
+
+
+def test_an_unknown_consent_source_is_rejected_naming_the_allowed_ones(
+    tmp_path: Path, org: Org, run_import: Any
+) -> None:
+    lines = [HEADER, "Ana,Diaz,(415) 555-0141,P-1,marketing,website,open,"]
+    result = run_import(csv_file(tmp_path, lines), org.id, "--json")
+    assert result.exit_code == 1
+    reason = json.loads(result.stdout)["rejected"][0]["reason"]
+    assert "website" in reason
+    for source in importing.CONSENT_SOURCES:
+        assert source in reason
+
+
+def test_import_help_lists_the_consent_sources(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("COLUMNS", "200")
+    help_text = " ".join(CliRunner().invoke(app, ["import", "--help"]).output.split())
+    assert importing.CONSENT_SOURCES == ("web_form", "paper_form", "verbal", "import", "api")
+    assert "consent_source (how the patient agreed: web_form, paper_form, verbal," in help_text
+    assert "import or api; import when empty)" in help_text
 
 
 # --- bad files ---------------------------------------------------------------------------------

@@ -1,10 +1,12 @@
 """Importing patients from a CSV file, all or nothing unless asked to skip bad rows.
 
-Columns (header row required, any order; only first_name/last_name are required):
-first_name, last_name, phone, timezone, external_id, language,
-consent (informational|marketing), consent_source, consent_evidence,
+Columns (header row required, any order; the first_name and last_name columns are required,
+and every row needs a first name): first_name, last_name, phone, timezone, external_id,
+language, consent (informational|marketing), consent_source (web_form|paper_form|verbal|
+import|api; import when empty), consent_evidence,
 lead_stage (open|in_progress|closed_won|closed_lost), lead_substatus, lead_reason.
-A row whose external_id matches an existing patient updates that patient.
+A row whose external_id matches an existing patient updates that patient; an external_id
+that appears on two rows of one file rejects the later row.
 """
 
 from __future__ import annotations
@@ -17,7 +19,12 @@ from dataclasses import dataclass, field
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.consent import ConsentAction, ConsentLevel, OptInSource
+from clinictext.domain.consent import (
+    STAFF_OPT_IN_SOURCES,
+    ConsentAction,
+    ConsentLevel,
+    OptInSource,
+)
 from clinictext.domain.leads import LeadStage
 from clinictext.services import consent as consent_service
 from clinictext.services import leads as lead_service
@@ -40,6 +47,8 @@ COLUMNS = (
     "lead_reason",
 )
 REQUIRED = ("first_name", "last_name")
+# The consent_source values a file may give (how the patient agreed), in the order shown.
+CONSENT_SOURCES = tuple(s.value for s in OptInSource if s in STAFF_OPT_IN_SOURCES)
 MAX_ROWS = 200_000
 MAX_FIELD = 2000
 
@@ -131,6 +140,8 @@ def _import_row(session: Session, org_id: int, record: CsvRow, actor: str) -> bo
         raise Invalid(f"The row {record.error}.")
     row = record.values
     first, last = _value(row, "first_name") or "", _value(row, "last_name") or ""
+    if not first:
+        raise Invalid("The first_name is empty; every patient needs a first name.")
     external_id = _value(row, "external_id")
     existing = None
     if external_id is not None:
@@ -161,6 +172,11 @@ def _import_row(session: Session, org_id: int, record: CsvRow, actor: str) -> bo
         if level not in {lv.value for lv in ConsentLevel}:
             raise Invalid(f"The consent column must be informational or marketing, not '{level}'.")
         source = _value(row, "consent_source") or OptInSource.IMPORT.value
+        if source not in CONSENT_SOURCES:
+            raise Invalid(
+                f"The consent_source column must be one of {', '.join(CONSENT_SOURCES)} "
+                f"(or empty for import), not '{source}'."
+            )
         consent_service.record(
             session,
             org_id,
@@ -190,6 +206,34 @@ def _import_row(session: Session, org_id: int, record: CsvRow, actor: str) -> bo
     return existing is None
 
 
+def _external_id(record: CsvRow) -> str | None:
+    if record.error is not None:
+        return None
+    return record.values.get("external_id", "").strip() or None
+
+
+def _first_lines_by_external_id(rows: list[CsvRow]) -> dict[str, int]:
+    first: dict[str, int] = {}
+    for record in rows:
+        external_id = _external_id(record)
+        if external_id is not None:
+            first.setdefault(external_id, record.line)
+    return first
+
+
+def _duplicate_of(record: CsvRow, first_seen: dict[str, int]) -> str | None:
+    """Why this row repeats an earlier row's external_id, or None."""
+    external_id = _external_id(record)
+    if external_id is None or first_seen[external_id] == record.line:
+        return None
+    first = first_seen[external_id]
+    return (
+        f"The external_id '{external_id[:64]}' is also on line {first}: a patient may appear "
+        f"only once in a file. Merge lines {first} and {record.line} (with --skip-invalid, "
+        f"line {record.line} is left out)."
+    )
+
+
 def import_patients(
     session: Session,
     org_id: int,
@@ -206,10 +250,16 @@ def import_patients(
     false or no row at all could be imported.
     """
     report = ImportReport()
+    rows = list(rows)
+    first_seen = _first_lines_by_external_id(rows)
     for record in rows:
         if progress:
             progress(1)
         report.rows += 1
+        duplicate_of = _duplicate_of(record, first_seen)
+        if duplicate_of is not None:
+            report.rejected.append(Rejected(record.line, duplicate_of))
+            continue
         savepoint = session.begin_nested()
         try:
             created = _import_row(session, org_id, record, actor)

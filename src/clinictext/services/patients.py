@@ -36,9 +36,14 @@ def _apply_phone(patient: Patient, parsed: ParsedPhone | None) -> None:
         patient.phone_reason = parsed.reason
 
 
-def _check_names(first: str, last: str) -> None:
-    if not first.strip() and not last.strip():
-        raise Invalid("A patient needs a first or last name.", code="invalid_name")
+def _check_first_name(first: str) -> None:
+    """Every patient has a first name (texts greet them by it); the last name may be blank."""
+    if not first.strip():
+        raise Invalid(
+            "A patient needs a first name; it is empty or only spaces.",
+            code="invalid_name",
+            field="first_name",
+        )
 
 
 def _check_external_id(
@@ -73,7 +78,7 @@ def create_patient(
     unknown_sender: bool = False,
 ) -> Patient:
     org = get_org(session, org_id)
-    _check_names(first_name, last_name)
+    _check_first_name(first_name)
     if timezone is not None:
         validate_timezone(timezone)
     parsed = read_phone(phone, org.country)
@@ -112,9 +117,8 @@ def update_patient(
     unknown = set(changes) - set(EDITABLE)
     if unknown:
         raise Invalid(f"These fields cannot be changed: {', '.join(sorted(unknown))}.")
-    first = changes.get("first_name", patient.first_name)
-    last = changes.get("last_name", patient.last_name)
-    _check_names(first or "", last or "")
+    if "first_name" in changes:
+        _check_first_name(changes["first_name"] or "")
     if changes.get("timezone") is not None:
         validate_timezone(changes["timezone"])
     if "external_id" in changes:
