@@ -53,3 +53,21 @@ def test_body_refused_is_a_value_error():
 )
 def test_body_within_the_rules_is_returned_unchanged(body):
     assert check_body(body) == body
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        pytest.param("See you at 3pm \ud83d", id="high-surrogate-alone"),
+        pytest.param("\ude00 thanks", id="low-surrogate-alone"),
+        pytest.param("caf\udce9", id="undecodable-command-line-byte"),
+    ],
+)
+def test_body_with_a_lone_surrogate_is_refused_with_what_to_do(body):
+    with pytest.raises(BodyRefused, match="broken character") as caught:
+        check_body(body)
+    assert "retype" in str(caught.value)
+
+
+def test_a_whole_emoji_is_accepted():
+    assert check_body("See you at 3pm \U0001f600") == "See you at 3pm \U0001f600"

@@ -25,6 +25,7 @@ from clinictext.domain.send_window import (
     NoSendWindowError,
     Placement,
     Window,
+    is_clock_time,
     patient_zones,
     place,
     state_for,
@@ -519,3 +520,27 @@ def test_placement_properties(now, e164, explicit_tz, org_window, org_tz):
     again = place(p.send_at, org_window, e164, explicit_tz, org_tz)
     assert again.allowed
     assert again.send_at == p.send_at
+
+
+@pytest.mark.parametrize(
+    "clock",
+    [
+        pytest.param("1\u0668:00", id="arabic-indic-digit"),
+        pytest.param("\u0660\u0668:\u0660\u0660", id="all-arabic-indic"),
+        pytest.param("\uff10\uff18:00", id="fullwidth-digits"),
+        pytest.param(" 08:00", id="leading-space"),
+        pytest.param("08:00\n", id="trailing-newline"),
+        pytest.param("+8:00", id="sign"),
+        pytest.param("8:0", id="short"),
+        pytest.param("08:60", id="minute-60"),
+    ],
+)
+def test_window_parse_accepts_only_ascii_hh_mm(clock: str) -> None:
+    assert not is_clock_time(clock)
+    with pytest.raises(ValueError, match="08:00"):
+        Window.parse(clock, "21:00")
+
+
+def test_clock_times_at_the_edges_of_the_day_are_read() -> None:
+    assert is_clock_time("00:00") and is_clock_time("23:59")
+    assert Window.parse("00:00", "23:59") == Window(time(0, 0), time(23, 59))

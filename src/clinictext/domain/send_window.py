@@ -38,6 +38,7 @@ __all__ = [
     "NoSendWindowError",
     "Placement",
     "Window",
+    "is_clock_time",
     "patient_zones",
     "place",
     "state_for",
@@ -482,11 +483,18 @@ def _rule_for(state: str | None, local_day: date) -> _DayRule | None:
     return _STATE_RULES[state][local_day.weekday()]
 
 
-_HHMM = re.compile(r"([01]\d|2[0-3]):([0-5]\d)")
+# ASCII digits only: ``\d`` and ``int()`` also take Arabic-Indic or full-width digits, which
+# a clock setting must never hold (every reader of it expects "08:00").
+_HHMM = re.compile(r"([01][0-9]|2[0-3]):([0-5][0-9])", re.ASCII)
+
+
+def is_clock_time(text: str) -> bool:
+    """Whether ``text`` is a 24-hour "HH:MM" clock time in ASCII digits, nothing around it."""
+    return _HHMM.fullmatch(text) is not None
 
 
 def _parse_hhmm(text: str, what: str) -> time:
-    match = _HHMM.fullmatch(text.strip())
+    match = _HHMM.fullmatch(text)
     if match is None:
         raise ValueError(f"The send window {what} '{text}' is not a time like 08:00 or 21:00.")
     return time(int(match.group(1)), int(match.group(2)))

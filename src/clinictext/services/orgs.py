@@ -15,6 +15,7 @@ from sqlalchemy.orm import Session
 from clinictext.domain.checklist import Registration
 from clinictext.domain.phones import PhoneError, normalize_e164
 from clinictext.domain.replies import ReplyRefused, check_template
+from clinictext.domain.send_window import is_clock_time
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid, NotFound
@@ -35,12 +36,9 @@ def validate_timezone(name: str) -> str:
 
 
 def validate_clock_time(value: str, field: str) -> str:
-    try:
-        hours, minutes = (int(p) for p in value.split(":"))
-        ok = len(value) == 5 and 0 <= hours < 24 and 0 <= minutes < 60
-    except ValueError:
-        ok = False
-    if not ok:
+    # Strictly "HH:MM" in ASCII digits: int() would also take "+8", " 8" or "٠٨", which the
+    # send path cannot read back.
+    if not is_clock_time(value):
         raise Invalid(
             f"The {field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time"
         )
