@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from clinictext import __version__
-from clinictext.api import errors, webhooks
+from clinictext.api import errors, middleware, webhooks
 from clinictext.api.deps import SessionDep
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
@@ -78,6 +78,7 @@ def create_app(
     # How long transient failures are retried: the same for the dispatcher and webhooks.
     app.state.retry_policy = DispatchConfig.from_settings(settings).retry
     errors.install(app)
+    middleware.install(app)
     app.include_router(v1_router)
     app.include_router(webhooks.router)
     if mount_simulator:

@@ -10,8 +10,11 @@ from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse
 from sqlalchemy.exc import IntegrityError, OperationalError
+from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
+from clinictext.api import schemas
+from clinictext.api.middleware import redacted_traceback
 from clinictext.services.errors import ServiceError
 
 log = logging.getLogger("clinictext.api")
@@ -26,14 +29,52 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": body}, status_code=status)
 
 
+# How long a client should wait before retrying a request refused for lack of a database.
+RETRY_AFTER_SECONDS = 5
+
+
+def _unavailable(message: str) -> JSONResponse:
+    response = error_response(503, "database_unavailable", message)
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
 def _field(loc: tuple[Any, ...]) -> str:
     parts = [str(p) for p in loc if p not in ("body", "query", "path", "header")]
     return ".".join(parts) or "body"
 
 
+# Validation problems with an error code of their own (the pydantic error type of the same
+# name, raised in api/schemas.py); every other problem is ``invalid_request``.
+OWN_CODES = frozenset({"invalid_text", "invalid_time", "invalid_send_window"})
+# Pydantic's own word for text it cannot read (a lone surrogate in a constrained string).
+_ALIASES = {"string_unicode": "invalid_text"}
+
+
+def _kind(err: dict[str, Any]) -> str:
+    kind = str(err.get("type", ""))
+    return _ALIASES.get(kind, kind)
+
+
+def _problems(err: dict[str, Any]) -> list[dict[str, str]]:
+    """One entry per field the error is about (``unknown_fields`` names several)."""
+    loc = tuple(err.get("loc", ()))
+    if _kind(err) != "unknown_fields":
+        return [{"field": _field(loc), "problem": _describe(err)}]
+    out = []
+    for name in err.get("ctx", {}).get("fields", []):
+        field = _field((*loc, name))
+        out.append({"field": field, "problem": f"'{field}' is not a field of this request."})
+    return out
+
+
 def _describe(err: dict[str, Any]) -> str:
     field = _field(tuple(err.get("loc", ())))
-    kind = err.get("type", "")
+    kind = _kind(err)
+    if kind == "invalid_text":
+        return f"'{field}' {schemas.BROKEN_TEXT}."
+    if kind in OWN_CODES:
+        return f"'{field}' {err.get('msg', 'is not valid')}."
     if kind == "missing":
         return f"'{field}' is required."
     if kind == "extra_forbidden":
@@ -70,17 +111,34 @@ def install(app: FastAPI) -> None:
                 "The request body is not valid JSON. Send a JSON object, e.g. "
                 '{"first_name": "Ana", "last_name": "Diaz", "phone": "(415) 555-0123"}.',
             )
-        problems = [
-            {"field": _field(tuple(e.get("loc", ()))), "problem": _describe(e)} for e in errors
-        ]
+        problems = [p for e in errors for p in _problems(e)]
+        shown = problems[: schemas.MAX_FIELD_PROBLEMS]
+        more = {"more_problems": len(problems) - len(shown)} if len(problems) > len(shown) else {}
+        unknown = next((e for e in errors if _kind(e) == "unknown_fields"), None)
+        if unknown is not None:
+            count = unknown.get("ctx", {}).get("count", len(shown))
+            names = ", ".join(f"'{p['field']}'" for p in shown[:3])
+            return error_response(
+                422,
+                "invalid_request",
+                f"The request has {count:,} fields this address does not know (such as "
+                f"{names}); remove them. /docs lists the fields of each request.",
+                fields=shown,
+                **more,
+            )
         if any(e.get("type") == "model_attributes_type" for e in errors) or (
             errors and tuple(errors[0].get("loc", ())) == ("body",)
         ):
             return error_response(
-                422, "invalid_request", "The request body must be a JSON object.", fields=problems
+                422,
+                "invalid_request",
+                "The request body must be a JSON object.",
+                fields=shown,
+                **more,
             )
-        message = " ".join(p["problem"] for p in problems[:3])
-        return error_response(422, "invalid_request", message, fields=problems)
+        code = next((_kind(e) for e in errors if _kind(e) in OWN_CODES), "invalid_request")
+        message = " ".join(p["problem"] for p in shown[:3])
+        return error_response(422, code, message, fields=shown, **more)
 
     @app.exception_handler(StarletteHTTPException)
     async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
@@ -110,16 +168,28 @@ def install(app: FastAPI) -> None:
     @app.exception_handler(OperationalError)
     async def _database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
-        return error_response(
-            503,
-            "database_unavailable",
+        return _unavailable(
             "The database is busy or unreachable, and nothing was changed. Try again in a "
-            "moment; if it persists, check the database server.",
+            "moment; if it persists, check the database server."
+        )
+
+    @app.exception_handler(PoolTimeout)
+    async def _no_free_connection(_req: Request, exc: PoolTimeout) -> JSONResponse:
+        # Every pooled connection stayed busy for the pool's whole timeout: the server is
+        # overloaded (or something holds connections), the database itself may be fine.
+        log.warning("no database connection free in time: %s", type(exc).__name__)
+        return _unavailable(
+            "The server is too busy to reach the database right now, and nothing was changed. "
+            f"Try again in {RETRY_AFTER_SECONDS} seconds; if it persists, the server needs "
+            "more database connections or fewer requests at once."
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(_req: Request, exc: Exception) -> JSONResponse:
-        log.exception("unhandled error", exc_info=exc)
+    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+        # The message of a database error holds the statement's parameters (names, numbers,
+        # bodies): the traceback is logged without messages, the full error only at DEBUG.
+        log.error("unhandled error in %s %s\n%s", req.method, req.url.path, redacted_traceback(exc))
+        log.debug("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
         return error_response(
             500,
             "internal_error",

@@ -2,13 +2,30 @@
 
 from __future__ import annotations
 
+import re
 from datetime import datetime
 from decimal import Decimal
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, StrictBool, StrictInt
+from pydantic import (
+    AfterValidator,
+    BaseModel,
+    ConfigDict,
+    Field,
+    StrictBool,
+    StrictInt,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
+
+from clinictext.domain.send_window import is_clock_time
 
 MAX_ID = 2**63 - 1
+# A request naming more unknown fields than this is refused before anything else is read,
+# and an answer lists at most this many problems: a body of 100,000 made-up keys must cost
+# neither a long validation nor a long answer.
+MAX_FIELD_PROBLEMS = 10
 
 
 def _no_control(value: str) -> str:
@@ -18,12 +35,41 @@ def _no_control(value: str) -> str:
 
 
 NoNul = AfterValidator(_no_control)
+
+# A lone UTF-16 surrogate: JSON allows "\ud83d" (half of an emoji) and Python decodes it, but
+# no database, UTF-8 encoder or carrier can store or send it.
+_LONE_SURROGATE = re.compile("[\ud800-\udfff]")
+BROKEN_TEXT = (
+    "contains a broken character (half of an emoji or another symbol, often left by copying "
+    "and pasting); retype that part of the text and send it again"
+)
+
+
+def has_broken_text(value: object) -> bool:
+    """Whether a string anywhere in ``value`` (a JSON value) holds a lone surrogate."""
+    if isinstance(value, str):
+        return not value.isascii() and _LONE_SURROGATE.search(value) is not None
+    if isinstance(value, dict):
+        return any(has_broken_text(k) or has_broken_text(v) for k, v in value.items())
+    if isinstance(value, list | tuple):
+        return any(has_broken_text(v) for v in value)
+    return False
+
+
+def _clock_time(value: str) -> str:
+    if not is_clock_time(value):
+        raise PydanticCustomError(
+            "invalid_time", "must be a 24-hour time as HH:MM with the digits 0-9, e.g. 08:00"
+        )
+    return value
+
+
 Id = Annotated[StrictInt, Field(ge=1, le=MAX_ID)]
 Name = Annotated[str, Field(strict=True, max_length=100), NoNul]
 OrgName = Annotated[str, Field(strict=True, min_length=1, max_length=200), NoNul]
 Phone = Annotated[str, Field(strict=True, max_length=40), NoNul]
 TimeZone = Annotated[str, Field(strict=True, min_length=1, max_length=64), NoNul]
-ClockTime = Annotated[str, Field(strict=True, min_length=5, max_length=5), NoNul]
+ClockTime = Annotated[str, Field(strict=True), AfterValidator(_clock_time)]
 ExternalId = Annotated[str, Field(strict=True, min_length=1, max_length=64), NoNul]
 Language = Annotated[str, Field(strict=True, min_length=2, max_length=12), NoNul]
 Source = Annotated[str, Field(strict=True, min_length=1, max_length=20), NoNul]
@@ -35,7 +81,34 @@ SendKindName = Literal["manual", "automated", "campaign"]
 
 
 class Request(BaseModel):
+    """A request body: unknown fields and broken text are refused before anything else."""
+
     model_config = ConfigDict(extra="forbid")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _refuse_many_unknown_fields(cls, data: Any) -> Any:
+        # A few unknown fields are reported one by one with the other problems; a flood of
+        # them is refused here, before each field is checked and reported.
+        fields = cls.model_fields
+        if isinstance(data, dict) and len(data) > len(fields) + MAX_FIELD_PROBLEMS:
+            known = set(fields) | {f.alias for f in fields.values() if f.alias}
+            unknown = [k for k in data if k not in known]
+            if len(unknown) > MAX_FIELD_PROBLEMS:
+                named = [str(k) for k in unknown[:MAX_FIELD_PROBLEMS]]
+                raise PydanticCustomError(
+                    "unknown_fields",
+                    "{count} fields are not fields of this request; remove them",
+                    {"count": len(unknown), "fields": named},
+                )
+        return data
+
+    @field_validator("*", mode="before")
+    @classmethod
+    def _refuse_broken_text(cls, value: Any) -> Any:
+        if has_broken_text(value):
+            raise PydanticCustomError("invalid_text", BROKEN_TEXT)
+        return value
 
 
 # --- organization -----------------------------------------------------------------------
@@ -44,6 +117,17 @@ class Request(BaseModel):
 class SendWindow(Request):
     start: ClockTime
     end: ClockTime
+
+    @model_validator(mode="after")
+    def _starts_before_it_ends(self) -> SendWindow:
+        if self.start >= self.end:  # "HH:MM" strings in ASCII digits sort as times do
+            raise PydanticCustomError(
+                "invalid_send_window",
+                "must start before it ends on the same day, e.g. 08:00 to 21:00 "
+                "({start} to {end} does not)",
+                {"start": self.start, "end": self.end},
+            )
+        return self
 
 
 class OrgOut(BaseModel):

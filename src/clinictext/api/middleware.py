@@ -1,0 +1,177 @@
+"""What every request passes through before the routes: the body-size cap, and access logs
+that name no patient.
+
+The cap is pure ASGI (no ``BaseHTTPMiddleware``): it reads the body as it streams in and
+answers 413 as soon as it passes the limit, before anything parses it, whether the client
+declared a ``Content-Length`` or sent it in chunks.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from typing import Any
+
+from fastapi import FastAPI
+from starlette.types import ASGIApp, Message, Receive, Scope, Send
+
+# Nothing this API takes comes near it: the largest request, a message body, is 1,600
+# characters; a form-encoded provider webhook is a few hundred bytes.
+MAX_BODY_BYTES = 1_000_000
+
+TOO_LARGE_MESSAGE = (
+    f"The request body is larger than {MAX_BODY_BYTES // 1_000_000} MB, the most this server "
+    "accepts. Send less at a time (for example, fewer patients per request)."
+)
+
+
+def _header(scope: Scope, name: bytes) -> bytes | None:
+    for key, value in scope.get("headers", ()):
+        if key.lower() == name:
+            return bytes(value)
+    return None
+
+
+async def _too_large(send: Send) -> None:
+    body = json.dumps(
+        {"error": {"code": "payload_too_large", "message": TOO_LARGE_MESSAGE}}
+    ).encode()
+    await send(
+        {
+            "type": "http.response.start",
+            "status": 413,
+            "headers": [
+                (b"content-type", b"application/json"),
+                (b"content-length", str(len(body)).encode()),
+                # The rest of the body is never read: this connection cannot be reused.
+                (b"connection", b"close"),
+            ],
+        }
+    )
+    await send({"type": "http.response.body", "body": body})
+
+
+class _Replay:
+    """The body read so far, handed to the app as one message; then the server's own.
+
+    ``transport`` is the server's, where it exposes one (the carrier simulator's outage
+    mode finds the connection through ``receive.__self__.transport``).
+    """
+
+    def __init__(self, first: Message, receive: Receive) -> None:
+        self._first: Message | None = first
+        self._receive = receive
+        self.transport = getattr(getattr(receive, "__self__", None), "transport", None)
+
+    async def receive(self) -> Message:
+        if self._first is not None:
+            first, self._first = self._first, None
+            return first
+        return await self._receive()
+
+
+class BodySizeLimit:
+    """Answers 413 ``payload_too_large`` to a body over ``max_bytes``, before the app reads it.
+
+    A declared ``Content-Length`` over the limit is refused at once; otherwise the body is
+    counted as it arrives (chunked bodies declare nothing) and handed on in one piece. It is
+    at most ``max_bytes`` long, and every route reads its whole body anyway.
+    """
+
+    def __init__(self, app: ASGIApp, max_bytes: int = MAX_BODY_BYTES) -> None:
+        self.app = app
+        self.max_bytes = max_bytes
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+        declared = _header(scope, b"content-length")
+        if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
+            await _too_large(send)
+            return
+        chunks: list[bytes] = []
+        size = 0
+        while True:
+            message = await receive()
+            if message["type"] != "http.request":  # the client went away: let the app see it
+                await self.app(scope, _Replay(message, receive).receive, send)
+                return
+            chunk = message.get("body", b"")
+            size += len(chunk)
+            if size > self.max_bytes:
+                await _too_large(send)
+                return
+            chunks.append(chunk)
+            if not message.get("more_body", False):
+                break
+        whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        await self.app(scope, _Replay(whole, receive).receive, send)
+
+
+# --- logs -------------------------------------------------------------------------------
+
+
+class PathOnlyAccessLog(logging.Filter):
+    """Drops the query string from uvicorn's access log lines.
+
+    Queries carry patients' names and numbers (``/api/v1/patients?q=Ana&phone=...``); the
+    path and the status are what an operator needs.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args
+        # uvicorn logs '%s - "%s %s HTTP/%s" %d' with (client, method, path, version, status).
+        if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
+            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+        return True
+
+
+def redacted_traceback(exc: BaseException) -> str:
+    """A traceback with the exception types and frames but none of their messages.
+
+    A database error's message holds the statement's parameters: names, numbers, bodies.
+    """
+    lines: list[str] = []
+    seen: set[int] = set()
+    current: BaseException | None = exc
+    chain: list[BaseException] = []
+    while current is not None and id(current) not in seen:
+        seen.add(id(current))
+        chain.append(current)
+        current = current.__cause__ or current.__context__
+    for item in reversed(chain):
+        lines.append("Traceback (most recent call last):\n")
+        lines.extend(traceback.format_tb(item.__traceback__))
+        kind = type(item)
+        lines.append(f"{kind.__module__}.{kind.__qualname__} (message withheld: it may hold PHI)\n")
+    return "".join(lines).rstrip("\n")
+
+
+class RedactedTracebacks(logging.Filter):
+    """Logs an exception's traceback without its message (see :func:`redacted_traceback`).
+
+    Installed on uvicorn's error log, which prints every exception that reaches the server.
+    """
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.exc_info and record.exc_info[1] is not None and record.levelno > logging.DEBUG:
+            record.exc_text = redacted_traceback(record.exc_info[1])
+        return True
+
+
+ACCESS_LOG_FILTER = PathOnlyAccessLog()
+TRACEBACK_FILTER = RedactedTracebacks()
+
+
+def install_log_filters() -> None:
+    """Attach the filters to uvicorn's loggers (idempotent; survives uvicorn's dictConfig)."""
+    logging.getLogger("uvicorn.access").addFilter(ACCESS_LOG_FILTER)
+    logging.getLogger("uvicorn.error").addFilter(TRACEBACK_FILTER)
+
+
+def install(app: FastAPI, **options: Any) -> None:
+    """The body cap in front of every route (the mounted simulator's too), and the filters."""
+    app.add_middleware(BodySizeLimit, **options)
+    install_log_filters()

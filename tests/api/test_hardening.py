@@ -1,0 +1,368 @@
+"""Hostile or unlucky input is a 4xx (or a 503 to retry) with the error shape, never a 500:
+broken text, odd clock times, huge bodies, a flood of unknown fields, an exhausted pool."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import logging.config
+import time
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+import uvicorn.config
+from fastapi.testclient import TestClient
+from sqlalchemy import create_engine
+
+from clinictext.api import middleware
+from clinictext.api.app import create_app
+from clinictext.api.middleware import MAX_BODY_BYTES, BodySizeLimit
+from clinictext.api.schemas import MAX_FIELD_PROBLEMS
+from clinictext.config import Settings
+from clinictext.services import orgs
+from clinictext.store.db import session_factory, transaction
+from tests.api.helpers import textable_patient
+from tests.conftest import Org
+
+LONE_SURROGATE = "\\ud83d"  # as it appears in JSON text: half of an emoji
+
+
+def _raw(org: Org, method: str, path: str, raw: bytes, **headers: str) -> Any:
+    return org.client.request(
+        method,
+        "/api/v1" + path,
+        content=raw,
+        headers={**org.headers, "Content-Type": "application/json", **headers},
+    )
+
+
+def _assert_error(answer: Any, status: int, code: str) -> dict[str, Any]:
+    assert answer.status_code == status, answer.text
+    error: dict[str, Any] = answer.json()["error"]
+    assert error["code"] == code, error
+    assert error["message"].endswith("."), error
+    return error
+
+
+# --- 1. broken text -----------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("path", "template"),
+    [
+        ("/patients", '{"first_name": "Ana%s", "last_name": "Diaz"}'),
+        ("/patients", '{"first_name": "Ana", "last_name": "Diaz", "external_id": "x%s"}'),
+        ("/patients", '{"first_name": "Ana", "last_name": "Diaz", "phone": "415%s"}'),
+    ],
+)
+def test_a_lone_surrogate_in_a_patient_field_is_refused_by_name(
+    ready_org: Org, path: str, template: str
+) -> None:
+    raw = (template % LONE_SURROGATE).encode()
+    error = _assert_error(_raw(ready_org, "POST", path, raw), 422, "invalid_text")
+    assert "retype" in error["message"]
+    assert ready_org.get("/patients").json() == []
+
+
+def test_a_lone_surrogate_in_a_message_body_is_refused_and_nothing_is_queued(
+    ready_org: Org,
+) -> None:
+    pid = textable_patient(ready_org)
+    raw = (
+        f'{{"patient_id": {pid}, "channel": "clinic", "body": "See you at 3pm {LONE_SURROGATE}"}}'
+    ).encode()
+    error = _assert_error(_raw(ready_org, "POST", "/messages", raw), 422, "invalid_text")
+    assert error["fields"] == [{"field": "body", "problem": error["message"]}]
+    assert ready_org.get(f"/patients/{pid}/messages").json() == []
+
+
+def test_a_lone_surrogate_in_a_nested_field_is_refused(ready_org: Org) -> None:
+    raw = ('{"replies": {"help": "Call us ' + LONE_SURROGATE + '"}}').encode()
+    _assert_error(_raw(ready_org, "PATCH", "/org", raw), 422, "invalid_text")
+
+
+def test_a_whole_emoji_in_json_escapes_is_kept(ready_org: Org) -> None:
+    raw = b'{"first_name": "Ana \\ud83d\\ude00", "last_name": "Diaz"}'
+    answer = _raw(ready_org, "POST", "/patients", raw)
+    assert answer.status_code == 201, answer.text
+    assert answer.json()["first_name"] == "Ana \U0001f600"
+
+
+# --- 2. the send window -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("window", "field", "code"),
+    [
+        ({"start": "+8:00", "end": "21:00"}, "send_window.start", "invalid_time"),
+        ({"start": "08:00", "end": "+9:00"}, "send_window.end", "invalid_time"),
+        (
+            {"start": "\u0660\u0668:\u0660\u0660", "end": "21:00"},
+            "send_window.start",
+            "invalid_time",
+        ),
+        ({"start": "08:00", "end": "\u0662\u0661:\u0660\u0660"}, "send_window.end", "invalid_time"),
+        ({"start": "8:0", "end": "21:00"}, "send_window.start", "invalid_time"),
+        ({"start": " 8:00", "end": "21:00"}, "send_window.start", "invalid_time"),
+        ({"start": "08:00", "end": "24:00"}, "send_window.end", "invalid_time"),
+        ({"start": "21:00", "end": "08:00"}, "send_window", "invalid_send_window"),
+        ({"start": "09:00", "end": "09:00"}, "send_window", "invalid_send_window"),
+    ],
+)
+def test_send_window_must_be_ascii_hh_mm_and_start_before_it_ends(
+    ready_org: Org, window: dict[str, str], field: str, code: str
+) -> None:
+    before = ready_org.get("/org").json()["send_window"]
+    error = _assert_error(ready_org.patch("/org", {"send_window": window}), 422, code)
+    assert error["fields"][0]["field"] == field
+    assert f"'{field}'" in error["message"]
+    assert ready_org.get("/org").json()["send_window"] == before
+
+
+def test_a_valid_send_window_is_saved(ready_org: Org) -> None:
+    window = {"start": "00:00", "end": "23:59"}
+    assert ready_org.patch("/org", {"send_window": window}).json()["send_window"] == window
+
+
+def test_the_service_refuses_what_int_would_read(factory: Any) -> None:
+    with transaction(factory) as session:
+        org = orgs.create_org(session, "Clinic", actor="test")
+        for start in ("+8:00", " 8:00", "\u0660\u0668:\u0660\u0660"):
+            with pytest.raises(orgs.Invalid, match="HH:MM"):
+                orgs.update_org(
+                    session, org.id, {"send_window": {"start": start, "end": "21:00"}}, "test"
+                )
+
+
+# --- 3. no free database connection -------------------------------------------------------
+
+
+@pytest.fixture
+def starved_client(db_url: str) -> Iterator[tuple[TestClient, Org]]:
+    """An app whose pool has one connection, held by the test: every request must wait."""
+    app = create_app(Settings(database_url=db_url), simulator=False)
+    with transaction(app.state.session_factory) as session:
+        org = orgs.create_org(session, "Clinic", actor="test")
+        key = orgs.create_api_key(session, org.id, actor="test").key
+    tiny = create_engine(db_url, pool_size=1, max_overflow=0, pool_timeout=0.2)
+    app.state.session_factory = session_factory(tiny)
+    app.state.read_session_factory = session_factory(tiny)
+    held = tiny.connect()
+    try:
+        with TestClient(app, raise_server_exceptions=False) as client:
+            yield client, Org(org.id, key, client)
+    finally:
+        held.close()
+        tiny.dispose()
+
+
+def test_an_exhausted_connection_pool_is_503_with_retry_after(
+    starved_client: tuple[TestClient, Org],
+) -> None:
+    _client, org = starved_client
+    for answer in (org.get("/org"), org.post("/patients", {"first_name": "A", "last_name": "B"})):
+        error = _assert_error(answer, 503, "database_unavailable")
+        assert int(answer.headers["Retry-After"]) > 0
+        assert "nothing was changed" in error["message"]
+
+
+def test_an_unreachable_database_is_503_with_retry_after(tmp_path: Any) -> None:
+    missing = tmp_path / "no-such-dir" / "clinictext.db"
+    app = create_app(Settings(database_url=f"sqlite:///{missing}"), simulator=False)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/healthz")
+    _assert_error(answer, 503, "database_unavailable")
+    assert int(answer.headers["Retry-After"]) > 0
+
+
+# --- 4. body size, and floods of unknown fields -------------------------------------------
+
+
+def test_a_body_declared_over_1_mb_is_413(ready_org: Org) -> None:
+    raw = b'{"first_name": "' + b"a" * MAX_BODY_BYTES + b'", "last_name": "B"}'
+    error = _assert_error(_raw(ready_org, "POST", "/patients", raw), 413, "payload_too_large")
+    assert "1 MB" in error["message"]
+    assert ready_org.get("/patients").json() == []
+
+
+def test_a_chunked_body_over_1_mb_without_content_length_is_413(ready_org: Org) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"first_name": "'
+        for _ in range(20):
+            yield b"a" * 64_000
+        yield b'", "last_name": "B"}'
+
+    answer = ready_org.client.post(
+        "/api/v1/patients",
+        content=chunks(),
+        headers={**ready_org.headers, "Content-Type": "application/json"},
+    )
+    _assert_error(answer, 413, "payload_too_large")
+    assert ready_org.get("/patients").json() == []
+
+
+def test_a_chunked_body_under_the_cap_reaches_the_route(ready_org: Org) -> None:
+    def chunks() -> Iterator[bytes]:
+        yield b'{"first_name": "Ana",'
+        yield b' "last_name": "Diaz"}'
+
+    answer = ready_org.client.post(
+        "/api/v1/patients",
+        content=chunks(),
+        headers={**ready_org.headers, "Content-Type": "application/json"},
+    )
+    assert answer.status_code == 201, answer.text
+
+
+def test_a_webhook_over_1_mb_is_413_before_its_signature_is_checked(client: TestClient) -> None:
+    answer = client.post(
+        "/webhooks/twilio/sms",
+        content=b"Body=" + b"a" * (MAX_BODY_BYTES + 1),
+        headers={"Content-Type": "application/x-www-form-urlencoded"},
+    )
+    _assert_error(answer, 413, "payload_too_large")
+
+
+def _run_asgi(
+    limit: int, messages: list[dict[str, Any]], headers: list[tuple[bytes, bytes]]
+) -> tuple[list[dict[str, Any]], int, list[bytes]]:
+    """Drive BodySizeLimit directly: what it sent, how many messages it read, what the app got."""
+    received: list[bytes] = []
+    sent: list[dict[str, Any]] = []
+    reads = 0
+
+    async def app(scope: Any, receive: Any, send: Any) -> None:
+        message = await receive()
+        received.append(message["body"])
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"ok"})
+
+    async def receive() -> dict[str, Any]:
+        nonlocal reads
+        reads += 1
+        return messages.pop(0)
+
+    async def send(message: dict[str, Any]) -> None:
+        sent.append(message)
+
+    scope = {"type": "http", "method": "POST", "path": "/", "headers": headers}
+    asyncio.run(BodySizeLimit(app, max_bytes=limit)(scope, receive, send))
+    return sent, reads, received
+
+
+def test_the_cap_stops_reading_a_stream_as_soon_as_it_passes_the_limit() -> None:
+    chunk = {"type": "http.request", "body": b"x" * 40, "more_body": True}
+    sent, reads, received = _run_asgi(100, [dict(chunk) for _ in range(10)], [])
+    assert sent[0]["status"] == 413
+    assert (b"connection", b"close") in sent[0]["headers"]
+    assert json.loads(sent[1]["body"])["error"]["code"] == "payload_too_large"
+    assert reads == 3  # 120 bytes > 100: the other 7 chunks are never read
+    assert received == []  # the app never ran
+
+
+def test_the_cap_trusts_a_declared_length_without_reading_anything() -> None:
+    sent, reads, received = _run_asgi(100, [], [(b"content-length", b"101")])
+    assert sent[0]["status"] == 413
+    assert reads == 0 and received == []
+
+
+def test_the_cap_hands_a_body_at_the_limit_to_the_app_in_one_piece() -> None:
+    messages = [
+        {"type": "http.request", "body": b"x" * 60, "more_body": True},
+        {"type": "http.request", "body": b"y" * 40, "more_body": False},
+    ]
+    sent, _reads, received = _run_asgi(100, messages, [(b"content-length", b"100")])
+    assert sent[0]["status"] == 200
+    assert received == [b"x" * 60 + b"y" * 40]
+
+
+def test_a_flood_of_unknown_fields_is_refused_fast_with_a_short_answer(ready_org: Org) -> None:
+    body = {"first_name": "A", "last_name": "B", **{f"k{i}": 0 for i in range(80_000)}}
+    raw = json.dumps(body, separators=(",", ":")).encode()
+    assert len(raw) < MAX_BODY_BYTES
+    started = time.perf_counter()
+    answer = _raw(ready_org, "POST", "/patients", raw)
+    elapsed = time.perf_counter() - started
+    error = _assert_error(answer, 422, "invalid_request")
+    assert len(error["fields"]) == MAX_FIELD_PROBLEMS
+    assert error["fields"][0] == {"field": "k0", "problem": "'k0' is not a field of this request."}
+    assert "80,000" in error["message"]
+    assert len(answer.content) < 5_000
+    # Was 8 MB of answer and over a second of work; a generous bound for loaded machines.
+    assert elapsed < 1.0, elapsed
+
+
+def test_a_few_unknown_fields_are_reported_with_the_other_problems(ready_org: Org) -> None:
+    error = _assert_error(
+        ready_org.post("/patients", {"first_name": "A", "fone": "1"}), 422, "invalid_request"
+    )
+    assert {p["field"] for p in error["fields"]} == {"fone", "last_name"}
+
+
+def test_a_list_of_problems_is_capped(ready_org: Org) -> None:
+    body = {f"k{i}": 0 for i in range(MAX_FIELD_PROBLEMS + 2)}  # only just a flood
+    body.update(first_name="A", last_name="B")
+    error = _assert_error(ready_org.post("/patients", body), 422, "invalid_request")
+    assert len(error["fields"]) == MAX_FIELD_PROBLEMS
+
+
+# --- 7. logs ------------------------------------------------------------------------------
+
+
+def _access_record(path: str) -> logging.LogRecord:
+    return logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", 200),
+        None,
+    )
+
+
+def test_access_log_lines_keep_the_path_and_drop_the_query() -> None:
+    record = _access_record("/api/v1/patients?q=Zebulon&phone=%2B14155550123")
+    assert middleware.ACCESS_LOG_FILTER.filter(record)
+    assert record.getMessage() == '127.0.0.1:5000 - "GET /api/v1/patients HTTP/1.1" 200'
+
+
+@pytest.fixture
+def uvicorn_loggers() -> Iterator[None]:
+    """Put uvicorn's loggers back as they were after a test configures them."""
+    names = ("uvicorn", "uvicorn.error", "uvicorn.access")
+    saved = {n: logging.getLogger(n) for n in names}
+    state = {n: (lg.level, list(lg.handlers), lg.propagate) for n, lg in saved.items()}
+    yield
+    for name, logger in saved.items():
+        logger.level, logger.handlers, logger.propagate = state[name]
+
+
+@pytest.mark.usefixtures("uvicorn_loggers")
+def test_the_access_log_filter_survives_uvicorns_logging_config(db_url: str) -> None:
+    create_app(Settings(database_url=db_url), simulator=False)
+    logging.config.dictConfig(uvicorn.config.LOGGING_CONFIG)  # what uvicorn.run does next
+    assert middleware.ACCESS_LOG_FILTER in logging.getLogger("uvicorn.access").filters
+    assert middleware.TRACEBACK_FILTER in logging.getLogger("uvicorn.error").filters
+
+
+def test_an_unexpected_error_is_logged_without_its_message(
+    db_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    app = create_app(Settings(database_url=db_url), simulator=False)
+
+    name, phone = "Zebulon Quist", "+14155550123"
+
+    @app.get("/boom")
+    def boom() -> None:  # the message of a database error holds the statement's parameters
+        raise RuntimeError(f"INSERT ... parameters ({name!r}, {phone!r})")
+
+    caplog.set_level(logging.INFO)
+    with TestClient(app, raise_server_exceptions=False) as client:
+        answer = client.get("/boom")
+    _assert_error(answer, 500, "internal_error")
+    logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
+    assert "RuntimeError" in logged and "boom" in logged
+    assert "Zebulon" not in logged and "4155550123" not in logged
