@@ -10,7 +10,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
+from enum import StrEnum
 
+from clinictext.domain.consent import ConsentState
 from clinictext.domain.phones import display
 
 DEFAULT_OPT_OUT = (
@@ -20,6 +22,12 @@ DEFAULT_OPT_OUT = (
 DEFAULT_OPT_IN = (
     "{org}: You are subscribed to text messages again. Msg & data rates may apply. "
     "Reply STOP to opt out, HELP for help."
+)
+# The first opt-in of a number that never opted in or out (START/UNSTOP/YES out of the
+# blue): a welcome, not "again". CTIA: program name, frequency, rates, HELP and STOP.
+DEFAULT_OPT_IN_FIRST = (
+    "You are subscribed to text messages from {org}. Msg frequency varies. "
+    "Msg & data rates may apply. Reply HELP for help, STOP to opt out."
 )
 DEFAULT_HELP = "{org}: for help call {phone}. Msg & data rates may apply. Reply STOP to opt out."
 DEFAULT_LEAD_CLOSED = (
@@ -76,6 +84,32 @@ def render(kind: str, template: str | None, ctx: ReplyContext) -> str:
     """The reply text for ``kind``, from the organization's wording or the default."""
     phone = display(ctx.clinic_phone) if ctx.clinic_phone else "the clinic"
     return (template or DEFAULTS[kind]).replace("{org}", ctx.org_name).replace("{phone}", phone)
+
+
+class OptInReply(StrEnum):
+    FIRST = "opt_in_first"  # the number never opted in or out: a welcome
+    AGAIN = "opt_in"  # the number had opted out: subscribed again
+
+
+def opt_in_reply(before: ConsentState) -> OptInReply | None:
+    """Which confirmation answers START/UNSTOP/YES, from the number's consent before it.
+
+    None when it was already opted in: a repeat changes nothing and is not answered.
+    """
+    if before is ConsentState.OPTED_IN:
+        return None
+    return OptInReply.AGAIN if before is ConsentState.OPTED_OUT else OptInReply.FIRST
+
+
+def opt_in_template(reply: OptInReply, reworded: str | None) -> str:
+    """The wording of an opt-in confirmation.
+
+    An organization rewords the "subscribed again" text (``reply_opt_in``); the welcome
+    for a first opt-in keeps the default wording, which never says "again".
+    """
+    if reply is OptInReply.AGAIN:
+        return reworded or DEFAULT_OPT_IN
+    return DEFAULT_OPT_IN_FIRST
 
 
 def lead_reply_due(last_auto_reply_at: datetime | None, now: datetime) -> bool:

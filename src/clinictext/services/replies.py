@@ -22,7 +22,13 @@ from clinictext.domain.consent import (
 )
 from clinictext.domain.keywords import Keyword, classify, detect_revocation
 from clinictext.domain.leads import LeadStage, is_active
-from clinictext.domain.replies import ReplyContext, lead_reply_due, render
+from clinictext.domain.replies import (
+    ReplyContext,
+    lead_reply_due,
+    opt_in_reply,
+    opt_in_template,
+    render,
+)
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
 from clinictext.services.leads import get_lead
@@ -45,8 +51,11 @@ def _reply(
     kind: str,
     message_kind: str,
     now: datetime,
+    template: str | None = None,
 ) -> Message:
-    body = render(kind, _template(org, kind), ReplyContext(org.name, org.clinic_phone))
+    """Queue the reply ``kind``: ``template``, else the organization's wording or the default."""
+    wording = template or _template(org, kind)
+    body = render(kind, wording, ReplyContext(org.name, org.clinic_phone))
     return send_reply(session, patient, sender, message_kind, body, now)
 
 
@@ -108,8 +117,14 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
                 now=now,
                 evidence=f"The patient texted {message.body.strip()!r} (message {message.id}).",
             )
+            template = None
+            if action is ConsentAction.OPT_IN:
+                # "Subscribed again" only to a number that had opted out; a welcome otherwise.
+                welcome = opt_in_reply(current.state)
+                assert welcome is not None  # not opted in before, or nothing was recorded
+                template = opt_in_template(welcome, org.reply_opt_in)
             replies.append(
-                _reply(session, org, patient, sender, action.value, "keyword_reply", now)
+                _reply(session, org, patient, sender, action.value, "keyword_reply", now, template)
             )
         return replies
     if keyword is Keyword.HELP:
