@@ -5,14 +5,16 @@ from __future__ import annotations
 from functools import lru_cache
 from typing import Literal
 
-from pydantic import Field
+from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+
+ENV_PREFIX = "CLINICTEXT_"
 
 
 class Settings(BaseSettings):
     """Every setting clinictext reads; each maps to ``CLINICTEXT_<NAME>``."""
 
-    model_config = SettingsConfigDict(env_prefix="CLINICTEXT_", env_file=None, extra="ignore")
+    model_config = SettingsConfigDict(env_prefix=ENV_PREFIX, env_file=None, extra="ignore")
 
     database_url: str = Field(
         default="sqlite:///clinictext.db",
@@ -23,8 +25,13 @@ class Settings(BaseSettings):
         default="http://127.0.0.1:8000",
         description="The address the SMS provider uses to reach this server (webhook signatures).",
     )
-    twilio_account_sid: str = ""
-    twilio_auth_token: str = ""
+    twilio_account_sid: str = Field(
+        default="", description="The Twilio account SID (AC...); required with provider twilio."
+    )
+    twilio_auth_token: SecretStr = Field(
+        default=SecretStr(""),
+        description="The Twilio auth token; required with provider twilio. Never printed.",
+    )
     twilio_api_base_url: str = "https://api.twilio.com"
     twilio_messaging_base_url: str = "https://messaging.twilio.com"
     twilio_numbers_base_url: str = "https://numbers.twilio.com"
@@ -45,9 +52,55 @@ class Settings(BaseSettings):
     )
     default_country: str = Field(default="US", description="Region for numbers without +country.")
     log_level: str = "INFO"
+    simulator_control_from: Literal["loopback", "any"] = Field(
+        default="loopback",
+        description="Who may steer the carrier simulator (/simulator/_control): only this "
+        "machine, or any client (a simulator reachable from a network anyone can join).",
+    )
+
+    @model_validator(mode="after")
+    def _twilio_needs_credentials(self) -> Settings:
+        if self.provider == "twilio":
+            missing = [
+                f"{ENV_PREFIX}{name.upper()}"
+                for name, value in (
+                    ("twilio_account_sid", self.twilio_account_sid),
+                    ("twilio_auth_token", self.twilio_auth_token.get_secret_value()),
+                )
+                if not value.strip()
+            ]
+            if missing:
+                raise ValueError(
+                    f"{ENV_PREFIX}PROVIDER=twilio needs {' and '.join(missing)} (from the "
+                    "Twilio console). Set them, or use the simulator to try clinictext "
+                    "without sending real texts."
+                )
+        return self
+
+
+class SettingsError(SystemExit):
+    """The environment's settings are invalid; ``str(err)`` is one line saying which and why.
+
+    A ``SystemExit`` on purpose: every command and server that reads the environment stops
+    with that line (exit status 1) instead of a traceback.
+    """
+
+
+def describe(err: ValidationError) -> str:
+    """One line naming each bad setting by its environment variable."""
+    problems = []
+    for e in err.errors():
+        loc = [str(p) for p in e.get("loc", ())]
+        message = str(e.get("msg", "is not valid")).removeprefix("Value error, ").rstrip(".")
+        name = f"{ENV_PREFIX}{loc[0].upper()}: " if loc else ""
+        problems.append(f"{name}{message}.")
+    return "Invalid settings: " + " ".join(problems)
 
 
 @lru_cache(maxsize=1)
 def get_settings() -> Settings:
-    """The process-wide settings (read once)."""
-    return Settings()
+    """The process-wide settings (read once); ``SettingsError`` when they are invalid."""
+    try:
+        return Settings()
+    except ValidationError as err:
+        raise SettingsError(describe(err)) from None

@@ -7,20 +7,26 @@ import asyncio
 import json
 import logging
 import logging.config
+import os
+import subprocess
+import sys
 import time
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
 import uvicorn.config
 from fastapi.testclient import TestClient
+from pydantic import ValidationError
 from sqlalchemy import create_engine
 
 from clinictext.api import middleware
 from clinictext.api.app import create_app
 from clinictext.api.middleware import MAX_BODY_BYTES, BodySizeLimit
 from clinictext.api.schemas import MAX_FIELD_PROBLEMS
-from clinictext.config import Settings
+from clinictext.config import Settings, describe, get_settings
+from clinictext.providers.factory import credentials
 from clinictext.services import orgs
 from clinictext.store.db import session_factory, transaction
 from tests.api.helpers import textable_patient
@@ -366,3 +372,70 @@ def test_an_unexpected_error_is_logged_without_its_message(
     logged = "\n".join(r.getMessage() + (r.exc_text or "") for r in caplog.records)
     assert "RuntimeError" in logged and "boom" in logged
     assert "Zebulon" not in logged and "4155550123" not in logged
+
+
+# --- 6. settings ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "missing",
+    [
+        {"twilio_account_sid": "", "twilio_auth_token": "secret"},
+        {"twilio_account_sid": "AC" + "1" * 32, "twilio_auth_token": ""},
+        {"twilio_account_sid": "  ", "twilio_auth_token": "  "},
+    ],
+)
+def test_twilio_without_credentials_is_refused_naming_what_is_missing(
+    missing: dict[str, str],
+) -> None:
+    with pytest.raises(ValidationError) as caught:
+        Settings(provider="twilio", **missing)  # type: ignore[arg-type]
+    message = describe(caught.value)
+    for name, value in missing.items():
+        assert (f"CLINICTEXT_{name.upper()}" in message) == (not value.strip())
+    assert "\n" not in message
+
+
+def test_the_auth_token_is_never_printed() -> None:
+    settings = Settings(provider="twilio", twilio_account_sid="AC1", twilio_auth_token="s3cr3t")
+    assert "s3cr3t" not in repr(settings) and "s3cr3t" not in str(settings.model_dump())
+    assert credentials(settings) == ("AC1", "s3cr3t")
+    assert credentials(Settings(provider="simulator"))[1] == "simulator-auth-token"
+
+
+def test_get_settings_stops_the_process_with_one_line(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("CLINICTEXT_PROVIDER", "twilio")
+    monkeypatch.delenv("CLINICTEXT_TWILIO_ACCOUNT_SID", raising=False)
+    monkeypatch.delenv("CLINICTEXT_TWILIO_AUTH_TOKEN", raising=False)
+    get_settings.cache_clear()
+    try:
+        with pytest.raises(SystemExit) as caught:
+            get_settings()
+    finally:
+        get_settings.cache_clear()
+    assert str(caught.value).startswith("Invalid settings: CLINICTEXT_PROVIDER=twilio needs")
+
+
+def test_serve_with_twilio_and_no_token_exits_with_one_clear_line(tmp_path: Any) -> None:
+    env = {
+        **os.environ,
+        "CLINICTEXT_PROVIDER": "twilio",
+        "CLINICTEXT_TWILIO_ACCOUNT_SID": "AC" + "1" * 32,
+        "CLINICTEXT_DATABASE_URL": f"sqlite:///{tmp_path / 'clinictext.db'}",
+    }
+    env.pop("CLINICTEXT_TWILIO_AUTH_TOKEN", None)
+    clinictext = str(Path(sys.executable).with_name("clinictext"))
+    done = subprocess.run(
+        [clinictext, "serve", "--port", "1"],
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode != 0
+    lines = (done.stdout + done.stderr).strip().splitlines()
+    assert len(lines) == 1, lines
+    assert "CLINICTEXT_TWILIO_AUTH_TOKEN" in lines[0]
+    assert "Traceback" not in done.stderr
+    assert not (tmp_path / "clinictext.db").exists()  # stopped before touching anything

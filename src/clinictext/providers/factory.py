@@ -18,12 +18,14 @@ def simulator_base_url(settings: Settings) -> str:
 
 
 def credentials(settings: Settings) -> tuple[str, str]:
+    """The account SID and the auth token in clear, for the provider and the simulator."""
+    token = settings.twilio_auth_token.get_secret_value()
     if settings.provider == "simulator":
         return (
             settings.twilio_account_sid or SIMULATOR_ACCOUNT_SID,
-            settings.twilio_auth_token or SIMULATOR_AUTH_TOKEN,
+            token or SIMULATOR_AUTH_TOKEN,
         )
-    return settings.twilio_account_sid, settings.twilio_auth_token
+    return settings.twilio_account_sid, token
 
 
 def build_provider(settings: Settings) -> TwilioProvider:

@@ -17,6 +17,7 @@ from email.utils import parsedate_to_datetime
 from typing import Any
 
 import aiohttp
+from pydantic import SecretStr
 from twilio.request_validator import RequestValidator
 
 from clinictext.domain.carrier_errors import Effect, lookup
@@ -90,7 +91,7 @@ class TwilioProvider:
     def __init__(
         self,
         account_sid: str,
-        auth_token: str,
+        auth_token: str | SecretStr,
         api_base_url: str = "https://api.twilio.com",
         messaging_base_url: str = "https://messaging.twilio.com",
         numbers_base_url: str = "https://numbers.twilio.com",
@@ -99,6 +100,8 @@ class TwilioProvider:
         max_connections: int = 100,
     ) -> None:
         self.account_sid = account_sid
+        if isinstance(auth_token, SecretStr):
+            auth_token = auth_token.get_secret_value()
         token = base64.b64encode(f"{account_sid}:{auth_token}".encode()).decode()
         self._headers = {"Authorization": f"Basic {token}"}
         self._validator = RequestValidator(auth_token)
