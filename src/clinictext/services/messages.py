@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -57,8 +59,7 @@ def get_message(session: Session, org_id: int, message_id: int) -> Message:
 
 
 def history(session: Session, message: Message) -> list[MessageEvent]:
-    q = select(MessageEvent).where(MessageEvent.message_id == message.id).order_by(MessageEvent.id)
-    return list(session.scalars(q))
+    return with_details(session, [message])[0].events
 
 
 def list_messages(
@@ -93,12 +94,56 @@ def list_messages(
 
 def attempts(session: Session, message: Message) -> list[ProviderAttempt]:
     """The provider calls made for this message, oldest first."""
-    q = (
-        select(ProviderAttempt)
-        .where(ProviderAttempt.message_id == message.id)
-        .order_by(ProviderAttempt.id)
-    )
-    return list(session.scalars(q))
+    return with_details(session, [message])[0].attempts
+
+
+@dataclass(frozen=True)
+class MessageDetail:
+    """A message with what its answer shows: status history, provider calls, sender."""
+
+    message: Message
+    events: list[MessageEvent]  # oldest first
+    attempts: list[ProviderAttempt]  # oldest first
+    sender: SenderNumber | None
+
+
+def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
+    """``rows`` with their details, in the same order, in three queries however many."""
+    ids = [m.id for m in rows]
+    events: dict[int, list[MessageEvent]] = defaultdict(list)
+    calls: dict[int, list[ProviderAttempt]] = defaultdict(list)
+    senders: dict[int, SenderNumber] = {}
+    if ids:
+        for event in session.scalars(
+            select(MessageEvent)
+            .where(MessageEvent.message_id.in_(ids))
+            .order_by(MessageEvent.message_id, MessageEvent.id)
+        ):
+            events[event.message_id].append(event)
+        for call in session.scalars(
+            select(ProviderAttempt)
+            .where(ProviderAttempt.message_id.in_(ids))
+            .order_by(ProviderAttempt.message_id, ProviderAttempt.id)
+        ):
+            assert call.message_id is not None
+            calls[call.message_id].append(call)
+        sender_ids = sorted({m.sender_number_id for m in rows if m.sender_number_id is not None})
+        if sender_ids:
+            senders = {
+                sender.id: sender
+                for sender in session.scalars(
+                    select(SenderNumber).where(SenderNumber.id.in_(sender_ids))
+                )
+            }
+    return [
+        MessageDetail(
+            m,
+            events[m.id],
+            calls[m.id],
+            senders.get(m.sender_number_id) if m.sender_number_id is not None else None,
+        )
+        for m in rows
+    ]
 
 
 @dataclass(frozen=True)
@@ -116,12 +161,9 @@ def diagnosis_context(session: Session, org_id: int, now: datetime) -> Diagnosis
     )
 
 
-def diagnosis(
-    session: Session, message: Message, ctx: DiagnosisContext, events: list[MessageEvent]
-) -> Diagnosis | None:
-    sender = (
-        session.get(SenderNumber, message.sender_number_id) if message.sender_number_id else None
-    )
+def diagnosis(detail: MessageDetail, ctx: DiagnosisContext) -> Diagnosis | None:
+    """Why the message is not delivered and what to do; None when it is."""
+    message, events, sender = detail.message, detail.events, detail.sender
     return diagnose(
         MessageFacts(
             status=Status(message.status),

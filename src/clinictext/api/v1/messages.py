@@ -18,7 +18,7 @@ from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.statuses import Status, label
 from clinictext.services import cancel, messages, sending
 from clinictext.services.clock import utcnow
-from clinictext.services.messages import DiagnosisContext, diagnosis_context
+from clinictext.services.messages import DiagnosisContext, MessageDetail, diagnosis_context
 from clinictext.store.models import Message
 
 router = APIRouter(tags=["messages"])
@@ -37,10 +37,24 @@ StatusName = Literal[
 
 
 def message_out(session: Session, m: Message, ctx: DiagnosisContext | None = None) -> MessageOut:
+    """The answer for one message (GET /messages/{id})."""
+    return messages_out(session, [m], ctx)[0]
+
+
+def messages_out(
+    session: Session, rows: list[Message], ctx: DiagnosisContext | None = None
+) -> list[MessageOut]:
+    """The answers for a page of messages, in a fixed number of queries however many."""
+    if not rows:
+        return []
+    ctx = ctx or diagnosis_context(session, rows[0].organization_id, utcnow())
+    return [_out(detail, ctx) for detail in messages.with_details(session, rows)]
+
+
+def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
+    m = detail.message
     status = Status(m.status)
-    ctx = ctx or diagnosis_context(session, m.organization_id, utcnow())
-    events = messages.history(session, m)
-    diagnosis = messages.diagnosis(session, m, ctx, events)
+    diagnosis = messages.diagnosis(detail, ctx)
     return MessageOut(
         id=m.id,
         patient_id=m.patient_id,
@@ -61,12 +75,9 @@ def message_out(session: Session, m: Message, ctx: DiagnosisContext | None = Non
         due_at=m.due_at if m.direction == "outbound" else None,
         history=[
             HistoryOut(status=e.status, at=e.at, error_code=e.error_code, detail=e.detail)
-            for e in events
+            for e in detail.events
         ],
-        attempts=[
-            AttemptOut.model_validate(a, from_attributes=True)
-            for a in messages.attempts(session, m)
-        ],
+        attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in detail.attempts],
         diagnosis=DiagnosisOut(summary=diagnosis.summary, fix=diagnosis.fix) if diagnosis else None,
     )
 
@@ -141,4 +152,4 @@ def list_messages(
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor
     ctx = diagnosis_context(session, caller.org_id, utcnow())
-    return [message_out(session, m, ctx) for m in page.items]
+    return messages_out(session, page.items, ctx)

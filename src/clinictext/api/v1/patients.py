@@ -24,7 +24,7 @@ from clinictext.api.schemas import (
     ReviewIn,
     SendKindName,
 )
-from clinictext.api.v1.messages import message_out
+from clinictext.api.v1.messages import messages_out
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.consent import ConsentAction, ConsentLevel, OptOutSource
 from clinictext.domain.leads import LeadStage, is_active
@@ -220,7 +220,7 @@ def patient_messages(
     if page.next_cursor:
         response.headers["X-Next-Cursor"] = page.next_cursor
     ctx = diagnosis_context(session, caller.org_id, utcnow())
-    return [message_out(session, m, ctx) for m in page.items]
+    return messages_out(session, page.items, ctx)
 
 
 @router.post("/patients/{patient_id}/revocation-review", response_model=PatientOut)
