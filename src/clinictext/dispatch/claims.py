@@ -84,6 +84,7 @@ def claim_due(
             attempts=Message.attempts + 1,
             claimed_by=worker,
             lease_until=now + horizon + lease,
+            handed_at=None,
             updated_at=now,
         )
         .execution_options(synchronize_session=False)

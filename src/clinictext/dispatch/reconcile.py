@@ -1,11 +1,14 @@
 """Texts left ``sending`` by a worker that stopped: ask the provider before sending again.
 
-A worker that dies between handing texts to the provider and recording the answer leaves
-them ``sending`` with an expired lease. For each, the provider is asked (by its id if a
-status callback already told us, else by listing what it sent to that number from that
-sender since the text was created, matched by body): found, the text takes the
-provider's id and status; not found, it was never sent and is queued again. A crash may
-delay a text, never duplicate it.
+A worker that dies after claiming texts leaves them ``sending`` with an expired lease.
+One never handed over (no ``handed_at``: it was waiting for its slot) went nowhere and
+is queued again at once. For a handed one the provider is asked: by its id if a status
+callback already told us, else by listing what it sent to that number from that sender,
+matched by ``domain.reconciliation`` (a carrier message belongs to one text only). While
+another worker is still handing texts to the same number from the same sender, its
+answers are not recorded yet and a match could take one of them: such texts wait for the
+next round. Found, a text takes the provider's id and status; not found, it was never
+sent and is queued again. A crash may delay a text, never duplicate it.
 """
 
 from __future__ import annotations
@@ -18,11 +21,16 @@ from datetime import datetime, timedelta
 from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from clinictext.domain.reconciliation import SKEW, Candidate, Text, match
+from clinictext.domain.reports import Report
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import Provider, ProviderMessage
 from clinictext.services.status_updates import apply_report, match_parked, requeue
 from clinictext.store.models import Message
+
+# A group deferred because another worker is mid-send is looked at again this soon.
+DEFER = timedelta(seconds=2)
 
 
 @dataclass(frozen=True)
@@ -33,10 +41,7 @@ class Stale:
     body: str
     provider_id: str | None
     created_at: datetime
-
-
-# How far before a text's creation a provider record may be dated (clock skew).
-SKEW = timedelta(minutes=5)
+    handed: bool
 
 
 def take_stale(
@@ -61,88 +66,153 @@ def take_stale(
         .execution_options(synchronize_session=False)
     )
     return [
-        Stale(m.id, m.to_phone, m.from_phone or "", m.body, m.provider_id, m.created_at)
+        Stale(
+            m.id,
+            m.to_phone,
+            m.from_phone or "",
+            m.body,
+            m.provider_id,
+            m.created_at,
+            m.handed_at is not None,
+        )
         for m in rows
     ]
 
 
-@dataclass(frozen=True)
-class Finding:
-    message_id: int
-    found: ProviderMessage | None
+@dataclass
+class Answers:
+    """What the provider said: by id for texts it named, and lists per (to, from)."""
+
+    fetched: dict[int, ProviderMessage | None]
+    listed: dict[tuple[str, str], list[ProviderMessage]]
 
 
-async def ask_provider(provider: Provider, stale: list[Stale]) -> list[Finding]:
-    """What the provider knows about each stale text (raises ProviderUnavailable)."""
-    findings: list[Finding] = []
+async def ask_provider(provider: Provider, stale: list[Stale]) -> Answers:
+    """What the provider knows about each handed stale text (raises ProviderUnavailable)."""
+    answers = Answers({}, {})
     groups: dict[tuple[str, str], list[Stale]] = defaultdict(list)
     for s in stale:
+        if not s.handed:
+            continue
         if s.provider_id:
-            findings.append(Finding(s.message_id, await provider.fetch(s.provider_id)))
+            answers.fetched[s.message_id] = await provider.fetch(s.provider_id)
         else:
             groups[(s.to, s.from_)].append(s)
     for (to, from_), items in groups.items():
         since = min(s.created_at for s in items) - SKEW
-        sent = await provider.find(to, from_, since)
-        for s in sorted(items, key=lambda s: s.message_id):
-            match = next(
-                (
-                    p
-                    for p in sorted(sent, key=lambda p: (p.created_at or since, p.provider_id))
-                    if p.body == s.body
-                    and (p.created_at is None or p.created_at >= s.created_at - SKEW)
-                ),
-                None,
-            )
-            if match is not None:
-                sent.remove(match)
-            findings.append(Finding(s.message_id, match))
-    return findings
+        answers.listed[(to, from_)] = await provider.find(to, from_, since)
+    return answers
 
 
 def settle(
     session: Session,
-    findings: list[Finding],
+    stale: list[Stale],
+    answers: Answers,
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
 ) -> tuple[int, int]:
     """Adopt what the provider has; queue again what it never got. Returns (adopted, requeued)."""
     adopted = requeued = 0
-    ids = [f.message_id for f in findings]
-    messages = {m.id: m for m in session.scalars(select(Message).where(Message.id.in_(ids)))}
-    found_ids = [f.found.provider_id for f in findings if f.found]
-    taken: set[str] = {
-        pid
-        for pid in session.scalars(
-            select(Message.provider_id).where(Message.provider_id.in_(found_ids))
+    messages = {
+        m.id: m
+        for m in session.scalars(
+            select(Message).where(Message.id.in_([s.message_id for s in stale]))
         )
-        if pid
     }
-    for finding in findings:
-        message = messages.get(finding.message_id)
-        if message is None or message.status != Status.SENDING.value:
+
+    def ours(message_id: int) -> Message | None:
+        m = messages.get(message_id)
+        return m if m is not None and m.status == Status.SENDING.value else None
+
+    def adopt(message: Message, found: ProviderMessage, why: str) -> None:
+        apply_report(
+            session,
+            message,
+            Report(found.provider_id, found.status, found.error_code),
+            now,
+            policy,
+            rng,
+            error_message=found.error_message,
+            detail=f"reconciled with the provider after an interrupted send: {why}",
+        )
+
+    found_ids: list[str] = []
+    for s in stale:
+        message = ours(s.message_id)
+        if message is None:
             continue
-        found = finding.found
-        if found is not None and (
-            found.provider_id not in taken or message.provider_id == found.provider_id
-        ):
-            apply_report(
-                session,
-                message,
-                found.status,
-                found.error_code,
-                found.provider_id,
-                now,
-                policy,
-                rng,
-                error_message=found.error_message,
-                detail="reconciled with the provider after an interrupted send",
+        if not s.handed:
+            requeue(
+                session, message, now, now, "claimed by a worker that stopped before sending it"
             )
-            taken.add(found.provider_id)
-            adopted += 1
-        else:
-            requeue(session, message, now, now, "the provider never received it: sending again")
             requeued += 1
-    match_parked(session, sorted(taken), now)
+        elif s.message_id in answers.fetched:
+            found = answers.fetched[s.message_id]
+            if found is None:
+                requeue(session, message, now, now, "the provider never received it: sending again")
+                requeued += 1
+            else:
+                adopt(message, found, "found by its provider id")
+                found_ids.append(found.provider_id)
+                adopted += 1
+
+    by_group: dict[tuple[str, str], list[Stale]] = defaultdict(list)
+    for s in stale:
+        if s.handed and s.message_id not in answers.fetched and ours(s.message_id) is not None:
+            by_group[(s.to, s.from_)].append(s)
+    for key, items in by_group.items():
+        if _others_in_flight(session, key, [s.message_id for s in items], now):
+            session.execute(
+                update(Message)
+                .where(Message.id.in_([s.message_id for s in items]))
+                .values(lease_until=now + DEFER)
+                .execution_options(synchronize_session=False)
+            )
+            continue
+        candidates = answers.listed.get(key, [])
+        owned = {
+            pid
+            for pid in session.scalars(
+                select(Message.provider_id).where(
+                    Message.provider_id.in_([c.provider_id for c in candidates])
+                )
+            )
+            if pid
+        }
+        by_id = {c.provider_id: c for c in candidates}
+        texts = [Text(s.message_id, s.body, s.created_at) for s in items]
+        pool = [Candidate(c.provider_id, c.body, c.created_at) for c in candidates]
+        for m in match(texts, pool, owned):
+            message = messages[m.message_id]
+            if m.provider_id is None:
+                requeue(session, message, now, now, f"sending again: {m.why}")
+                requeued += 1
+            else:
+                adopt(message, by_id[m.provider_id], f"matched by body, {m.why}")
+                found_ids.append(m.provider_id)
+                adopted += 1
+    match_parked(session, sorted(found_ids), now, policy, rng)
     return adopted, requeued
+
+
+def _others_in_flight(
+    session: Session, key: tuple[str, str], excluded: list[int], now: datetime
+) -> bool:
+    """Whether another worker is handing texts to ``to`` from ``from_`` right now."""
+    to, from_ = key
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.status == Status.SENDING.value,
+                Message.handed_at.is_not(None),
+                Message.lease_until >= now,
+                Message.to_phone == to,
+                Message.from_phone == from_,
+                Message.id.not_in(excluded),
+            )
+            .limit(1)
+        )
+        is not None
+    )

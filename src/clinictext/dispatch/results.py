@@ -10,11 +10,18 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.carrier_errors import is_transient, lookup
+from clinictext.domain.reports import Report
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import SendOutcome
 from clinictext.services import connector
-from clinictext.services.status_updates import apply, match_parked, requeue, retry_or_expire
+from clinictext.services.status_updates import (
+    apply,
+    apply_report,
+    match_parked,
+    requeue,
+    retry_or_expire,
+)
 from clinictext.store.models import Message
 
 
@@ -30,6 +37,7 @@ def record(
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
+    worker: str | None = None,
 ) -> None:
     """Apply every result; accepted texts become ``sent`` unless a callback got there first."""
     by_id = {
@@ -45,7 +53,12 @@ def record(
             continue
         outcome = result.outcome
         if outcome is None:
-            if message.status == Status.SENDING.value:
+            # Not handed over: still ours and waiting, it goes back to the queue untouched.
+            if (
+                message.status == Status.SENDING.value
+                and message.handed_at is None
+                and (worker is None or message.claimed_by == worker)
+            ):
                 message.attempts -= 1
                 requeue(session, message, now, now, "not attempted: the provider is unreachable")
             continue
@@ -57,13 +70,8 @@ def record(
                 session, message.organization_id, message.id, outcome.log, kind, now
             )
         if outcome.provider_id:
-            apply(
-                session,
-                message,
-                outcome.status or Status.SENT,
-                now,
-                provider_id=outcome.provider_id,
-            )
+            report = Report(outcome.provider_id, outcome.status or Status.SENT)
+            apply_report(session, message, report, now, policy, rng)
             accepted.append(outcome.provider_id)
         elif message.status != Status.SENDING.value:
             continue  # a callback or a reconciliation settled it meanwhile
@@ -84,4 +92,4 @@ def record(
                 error_code=outcome.error_code,
                 error_message=outcome.error_message,
             )
-    match_parked(session, accepted, now)
+    match_parked(session, accepted, now, policy, rng)

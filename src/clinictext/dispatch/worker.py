@@ -17,6 +17,7 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.config import Settings
 from clinictext.dispatch.claims import Claim, claim_due
+from clinictext.dispatch.handoff import hand_off
 from clinictext.dispatch.reconcile import ask_provider, settle, take_stale
 from clinictext.dispatch.results import Result, record
 from clinictext.domain.retry import RetryPolicy
@@ -117,33 +118,52 @@ class Dispatcher:
             await self._db(self._match_parked)
             return reconciled > 0
         results = await self._send_all(claims)
-        await self._db(lambda s: record(s, results, utcnow(), self.config.retry, self.rng))
+        await self._db(
+            lambda s: record(s, results, utcnow(), self.config.retry, self.rng, self.name)
+        )
         self.sent += sum(1 for r in results if r.outcome and r.outcome.provider_id)
         return True
 
     async def _send_all(self, claims: list[Claim]) -> list[Result]:
-        async def one(claim: Claim) -> Result:
-            delay = (claim.slot - utcnow()).total_seconds()
+        """Hand each text over at its pacing slot, after the last consent check."""
+        results: list[Result] = []
+        calls: list[asyncio.Task[Result]] = []
+        waiting = sorted(claims, key=lambda c: (c.slot, c.message_id))
+        while waiting:
+            delay = (waiting[0].slot - utcnow()).total_seconds()
             if delay > 0:
                 await asyncio.sleep(delay)
             if self.provider_down_since is not None:
-                return Result(claim.message_id, None)
-            outcome: SendOutcome = await self.provider.send(
-                OutboundText(
-                    claim.message_id,
-                    claim.to,
-                    claim.from_,
-                    claim.body,
-                    self.config.status_callback(claim.message_id),
-                )
-            )
-            if not outcome.reachable and self.provider_down_since is None:
-                self.provider_down_since = utcnow()
-                self._next_probe = asyncio.get_running_loop().time() + self.config.probe_every
-                log.warning("provider unreachable; holding texts until it answers")
-            return Result(claim.message_id, outcome)
+                results.extend(Result(c.message_id, None) for c in waiting)
+                break
+            now = utcnow()
+            due = [c for c in waiting if c.slot <= now] or waiting[:1]
+            waiting = waiting[len(due) :]
+            ids = [c.message_id for c in due]
+            go: set[int] = await self._db(hand_off, ids, self.name, utcnow())
+            for claim in due:
+                if claim.message_id in go:
+                    calls.append(asyncio.create_task(self._call(claim)))
+                else:  # canceled by an opt-out, or no longer ours: nothing was sent
+                    results.append(Result(claim.message_id, None))
+        results.extend(await asyncio.gather(*calls))
+        return results
 
-        return list(await asyncio.gather(*(one(c) for c in claims)))
+    async def _call(self, claim: Claim) -> Result:
+        outcome: SendOutcome = await self.provider.send(
+            OutboundText(
+                claim.message_id,
+                claim.to,
+                claim.from_,
+                claim.body,
+                self.config.status_callback(claim.message_id),
+            )
+        )
+        if not outcome.reachable and self.provider_down_since is None:
+            self.provider_down_since = utcnow()
+            self._next_probe = asyncio.get_running_loop().time() + self.config.probe_every
+            log.warning("provider unreachable; holding texts until it answers")
+        return Result(claim.message_id, outcome)
 
     async def _probe(self) -> bool:
         loop_time = asyncio.get_running_loop().time()
@@ -166,11 +186,11 @@ class Dispatcher:
         if not stale:
             return 0
         try:
-            findings = await ask_provider(self.provider, stale)
+            answers = await ask_provider(self.provider, stale)
         except ProviderUnavailable:
             return 0  # asked again once the lease we took expires
         adopted, requeued = await self._db(
-            lambda s: settle(s, findings, utcnow(), self.config.retry, self.rng)
+            lambda s: settle(s, stale, answers, utcnow(), self.config.retry, self.rng)
         )
         log.info(
             "reconciled %d interrupted sends: %d adopted, %d requeued",
@@ -188,7 +208,7 @@ class Dispatcher:
                 .limit(500)
             )
         )
-        match_parked(session, ids, utcnow())
+        match_parked(session, ids, utcnow(), self.config.retry, self.rng)
 
     async def _check_verifications(self, now: datetime) -> None:
         due = self._next_verification_check

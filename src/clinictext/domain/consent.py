@@ -129,3 +129,22 @@ def check_staff_opt_in(current: Consent, source: str) -> None:
             f"The patient {how}, so only the patient can opt back in: "
             "ask them to text START to the clinic's number."
         )
+
+
+# The one kind of text that may reach an opted-out number: clinictext's answer to the
+# patient's own keyword (the opt-out confirmation, or a HELP they sent after it).
+KEYWORD_REPLY = "keyword_reply"
+
+
+def hand_off_refusal(consent: Consent, kind: str, created_at: datetime) -> str | None:
+    """Why a text may not go to the provider now, or None: the check at the last moment.
+
+    The send path already ran the whole checklist; what can change between then and the
+    provider call is an opt-out. After one, nothing goes but keyword replies written at
+    or after it (the confirmation); anything older is canceled with the reason.
+    """
+    if consent.state is not ConsentState.OPTED_OUT:
+        return None
+    if kind == KEYWORD_REPLY and consent.since is not None and created_at >= consent.since:
+        return None
+    return "canceled: the patient opted out before it was sent"

@@ -4,36 +4,54 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.statuses import DUE, Status
 from clinictext.store.models import Message, MessageEvent
 
 
-def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, why: str) -> int:
-    """Cancel every text to ``phone`` that has not been handed to the provider yet."""
-    pending = session.scalars(
-        select(Message).where(
-            Message.organization_id == org_id,
-            Message.direction == "outbound",
-            Message.to_phone == phone,
-            Message.status.in_([s.value for s in DUE]),
+def not_handed() -> ColumnElement[bool]:
+    """Texts the provider has not been given: due, or claimed and waiting for their slot."""
+    return or_(
+        Message.status.in_([s.value for s in DUE]),
+        and_(Message.status == Status.SENDING.value, Message.handed_at.is_(None)),
+    )
+
+
+def cancel(session: Session, message: Message, now: datetime, why: str) -> None:
+    """Cancel one text the provider has not been given, with the reason in its history."""
+    message.status = Status.CANCELED.value
+    message.updated_at = now
+    message.error_message = why
+    message.claimed_by = None
+    message.lease_until = None
+    session.add(
+        MessageEvent(
+            organization_id=message.organization_id,
+            message_id=message.id,
+            status=Status.CANCELED.value,
+            detail=why,
+            at=now,
         )
     )
+
+
+def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, why: str) -> int:
+    """Cancel every text to ``phone`` not handed to the provider yet, claimed ones included.
+
+    A worker holding a claimed text finds it canceled at its hand-off and sends nothing.
+    """
+    query = select(Message).where(
+        Message.organization_id == org_id,
+        Message.direction == "outbound",
+        Message.to_phone == phone,
+        not_handed(),
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()  # waits for a hand-off in progress (dispatch.handoff)
     count = 0
-    for message in pending:
-        message.status = Status.CANCELED.value
-        message.updated_at = now
-        message.error_message = why
-        session.add(
-            MessageEvent(
-                organization_id=org_id,
-                message_id=message.id,
-                status=Status.CANCELED.value,
-                detail=why,
-                at=now,
-            )
-        )
+    for message in session.scalars(query):
+        cancel(session, message, now, why)
         count += 1
     return count

@@ -32,7 +32,9 @@ def run_migrations_online() -> None:
             # Rebuilding a table (batch mode) drops it; with foreign keys enforced that
             # would delete or refuse its children. The pragma only works outside a
             # transaction, so it goes straight to the driver.
-            connection.connection.driver_connection.execute("PRAGMA foreign_keys=OFF")
+            driver = connection.connection.driver_connection
+            assert driver is not None
+            driver.execute("PRAGMA foreign_keys=OFF")
         context.configure(
             connection=connection,
             target_metadata=target_metadata,

@@ -1,0 +1,54 @@
+"""The last moment before the provider call: consent is checked again, atomically.
+
+A claimed text waits for its sender's pacing slot, and the patient may opt out
+meanwhile. So right before the call, in one short transaction, each text is checked
+against the consent ledger and marked handed (``handed_at``); the call follows the commit.
+An opt-out cancels every text not yet handed (``outbox.cancel_pending_to``) in a
+transaction of its own, and the two cannot interleave: on SQLite both take the write
+lock; on PostgreSQL the hand-off locks the message row, which the opt-out's cancel must
+also lock. So a text either was handed before the opt-out was recorded, or it is
+canceled with that reason, never sent after it.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
+from clinictext.domain.consent import hand_off_refusal
+from clinictext.domain.statuses import Status
+from clinictext.services import consent as consent_service
+from clinictext.services.outbox import cancel
+from clinictext.store.models import Message
+
+
+def hand_off(session: Session, message_ids: list[int], worker: str, now: datetime) -> set[int]:
+    """Mark handed the texts that may go now; cancel those an opt-out has stopped.
+
+    Returns the ids to send. A text no longer claimed by ``worker`` (canceled, or taken
+    over after its lease ran out) is left alone and not sent.
+    """
+    query = select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)
+    if session.get_bind().dialect.name == "postgresql":
+        query = query.with_for_update()
+    go: set[int] = set()
+    consents = {}
+    for message in session.scalars(query):
+        if (
+            message.status != Status.SENDING.value
+            or message.claimed_by != worker
+            or message.handed_at is not None
+        ):
+            continue
+        key = (message.organization_id, message.to_phone)
+        if key not in consents:
+            consents[key] = consent_service.current(session, *key)
+        refusal = hand_off_refusal(consents[key], message.kind, message.created_at)
+        if refusal is not None:
+            cancel(session, message, now, refusal)
+            continue
+        message.handed_at = now
+        go.add(message.id)
+    return go

@@ -1,0 +1,116 @@
+"""The last consent check before the provider call, and reports that race the send answer.
+
+On SQLite and PostgreSQL, with no provider: the dispatcher's steps are called one by one
+in the orders that broke the promises.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import timedelta
+from typing import Any
+
+from clinictext.dispatch.handoff import hand_off
+from clinictext.dispatch.results import Result, record
+from clinictext.domain.consent import ConsentAction
+from clinictext.domain.retry import RetryPolicy
+from clinictext.domain.statuses import Status
+from clinictext.providers.base import StatusReport
+from clinictext.services import consent
+from clinictext.services.status_updates import receive_callback
+from clinictext.store.db import transaction
+from clinictext.store.models import Message, SupersededSid
+from tests.dispatch.test_claims_and_results import T0, _outcome, claim, queue, setup_org
+
+POLICY = RetryPolicy()
+
+
+def opt_out(factory: Any, org_id: int, pid: int, source: str = "keyword") -> None:
+    with transaction(factory) as s:
+        consent.record(
+            s,
+            org_id,
+            pid,
+            action=ConsentAction.OPT_OUT,
+            source=source,
+            actor="patient",
+            by_patient=True,
+            now=T0 + timedelta(seconds=1),
+        )
+
+
+def test_a_claimed_text_waiting_for_its_slot_is_canceled_by_an_opt_out(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=1)
+    ids = queue(factory, org_id, pid, "hello", n=2)
+    claims = claim(factory, T0)
+    assert len(claims) == 2  # both claimed: the second waits a second for its slot
+    opt_out(factory, org_id, pid)
+    with transaction(factory) as s:
+        assert hand_off(s, ids, "w1", T0 + timedelta(seconds=2)) == set()
+    with transaction(factory) as s:
+        for mid in ids:
+            m = s.get(Message, mid)
+            assert m.status == "canceled" and "opted out" in (m.error_message or "")
+            assert m.handed_at is None
+
+
+def test_a_text_handed_before_the_opt_out_went_out_and_is_not_canceled(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=1)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    with transaction(factory) as s:
+        assert hand_off(s, [mid], "w1", T0) == {mid}
+    opt_out(factory, org_id, pid)
+    with transaction(factory) as s:
+        m = s.get(Message, mid)
+        assert m.status == "sending" and m.handed_at is not None  # it is with the provider
+
+
+def test_a_hand_off_skips_texts_claimed_by_another_worker(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=10)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    with transaction(factory) as s:
+        assert hand_off(s, [mid], "w2", T0) == set()
+        assert s.get(Message, mid).handed_at is None
+
+
+def test_a_text_not_handed_over_is_queued_again_untouched_by_record(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=10)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    with transaction(factory) as s:
+        record(s, [Result(mid, None)], T0, POLICY, random.Random(1), "another-worker")
+        assert s.get(Message, mid).status == "sending"  # not ours to requeue
+    with transaction(factory) as s:
+        record(s, [Result(mid, None)], T0, POLICY, random.Random(1), "w1")
+        assert s.get(Message, mid).status == "queued"
+
+
+def callback(factory: Any, mid: int, sid: str, status: Status, code: str | None = None) -> None:
+    with transaction(factory) as s:
+        report = StatusReport(sid, status, code, status.value)
+        receive_callback(s, report, mid, T0, POLICY, random.Random(1))
+
+
+def test_an_unreachable_callback_before_the_send_answer_retries_instead_of_sticking_at_sent(
+    factory: Any,
+) -> None:
+    org_id, pid = setup_org(factory, mps=10)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    with transaction(factory) as s:
+        assert hand_off(s, [mid], "w1", T0) == {mid}
+    callback(factory, mid, "SM1", Status.SENT)
+    callback(factory, mid, "SM1", Status.UNDELIVERED, "30003")
+    with transaction(factory) as s:
+        outcome = _outcome(reachable=True, provider_id="SM1", status=Status.QUEUED)
+        record(s, [Result(mid, outcome)], T0, POLICY, random.Random(1), "w1")
+    with transaction(factory) as s:
+        m = s.get(Message, mid)
+        assert m.status == "queued" and m.provider_id is None
+        assert s.get(SupersededSid, "SM1") is not None
+    # The same news again, as a refresh or a duplicate callback brings it: idempotent.
+    callback(factory, mid, "SM1", Status.UNDELIVERED, "30003")
+    with transaction(factory) as s:
+        assert s.get(Message, mid).status == "queued"
