@@ -117,6 +117,9 @@ def test_signature_covers_the_query_string(ready_org: Org, rows: Any) -> None:
 def test_callback_for_an_unknown_message_is_parked_then_matched(
     ready_org: Org, factory: Any
 ) -> None:
+    import random
+
+    from clinictext.domain.retry import RetryPolicy
     from clinictext.services.status_updates import match_parked
     from clinictext.store.db import transaction
     from clinictext.store.models import Message, ParkedCallback
@@ -130,7 +133,8 @@ def test_callback_for_an_unknown_message_is_parked_then_matched(
     with transaction(factory) as session:
         from datetime import UTC, datetime
 
-        assert match_parked(session, ["SM6"], datetime.now(UTC)) == 1
+        now = datetime.now(UTC)
+        assert match_parked(session, ["SM6"], now, RetryPolicy(), random.Random(1)) == 1
     assert ready_org.get(f"/messages/{m['id']}").json()["status"] == "delivered"
 
 

@@ -67,24 +67,9 @@ async def status_callback(request: Request) -> Response:
 
 
 def _apply_status(request: Request, report: StatusReport, mid: int | None) -> None:
-    now = utcnow()
-    policy = request.app.state.retry_policy
     with transaction(request.app.state.session_factory) as session:
-        if status_updates.is_superseded(session, report.provider_id):
-            return  # an attempt that was retried: its late news changes nothing
-        message = status_updates.find_for_callback(session, report.provider_id, mid)
-        if message is None:
-            status_updates.park(session, report.provider_id, report.status, report.error_code, now)
-            return
-        status_updates.apply_report(
-            session,
-            message,
-            report.status,
-            report.error_code,
-            report.provider_id,
-            now,
-            policy,
-            _rng,
+        status_updates.receive_callback(
+            session, report, mid, utcnow(), request.app.state.retry_policy, _rng
         )
 
 

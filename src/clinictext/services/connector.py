@@ -147,8 +147,10 @@ def redrive(session: Session, org_id: int, actor: str, now: datetime) -> int:
     return count
 
 
-def awaiting_delivery(session: Session, org_id: int, before: datetime, limit: int) -> list[Message]:
-    """Sent texts with no final status since ``before``: worth asking the provider about."""
+def awaiting_delivery(
+    session: Session, org_id: int, before: datetime, limit: int, *, after_id: int = 0
+) -> list[Message]:
+    """Sent texts with no final status since ``before``, by id after ``after_id``."""
     return list(
         session.scalars(
             select(Message)
@@ -156,7 +158,8 @@ def awaiting_delivery(session: Session, org_id: int, before: datetime, limit: in
                 Message.organization_id == org_id,
                 Message.status == Status.SENT.value,
                 Message.provider_id.is_not(None),
-                Message.updated_at < before,
+                Message.updated_at <= before,
+                Message.id > after_id,
             )
             .order_by(Message.id)
             .limit(limit)

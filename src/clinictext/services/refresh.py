@@ -12,11 +12,12 @@ import asyncio
 import random
 from collections.abc import Callable
 from dataclasses import dataclass
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import TypeVar
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.reports import Report
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import CallLog, Provider, ProviderMessage, ProviderUnavailable
 from clinictext.services import connector, status_updates
@@ -25,8 +26,10 @@ from clinictext.services.verification import check_verifications
 from clinictext.store.db import transaction
 from clinictext.store.models import Message
 
-# Sent texts without a final status this long are worth asking the provider about.
-STALE_SENT = timedelta(seconds=60)
+# Texts asked about per round trip to the database; each batch's look-ups run this many
+# at a time.
+BATCH = 100
+CONCURRENT_LOOKUPS = 10
 T = TypeVar("T")
 _rng = random.Random()
 
@@ -46,11 +49,7 @@ async def refresh(
     policy: RetryPolicy,
 ) -> RefreshResult:
     async def db(fn: Callable[[Session], T]) -> T:
-        def run() -> T:
-            with transaction(factory) as session:
-                return fn(session)
-
-        return await asyncio.to_thread(run)
+        return await _in_transaction(factory, fn)
 
     now = utcnow()
     call: CallLog | None
@@ -70,39 +69,7 @@ async def refresh(
     checked = 0
     if problem is None:
         await check_verifications(factory, provider, now, timedelta(0), org_id)
-        pending = await db(
-            lambda s: [
-                (m.id, m.provider_id or "")
-                for m in connector.awaiting_delivery(s, org_id, utcnow() - STALE_SENT, 100)
-            ]
-        )
-        found: list[tuple[int, ProviderMessage]] = []
-        for message_id, provider_id in pending:
-            try:
-                item = await provider.fetch(provider_id)
-            except ProviderUnavailable:
-                break
-            if item is not None:
-                found.append((message_id, item))
-
-        def save(session: Session) -> None:
-            for message_id, item in found:
-                message = session.get(Message, message_id)
-                if message is not None:
-                    status_updates.apply_report(
-                        session,
-                        message,
-                        item.status,
-                        item.error_code,
-                        item.provider_id,
-                        utcnow(),
-                        policy,
-                        _rng,
-                        error_message=item.error_message,
-                    )
-
-        await db(save)
-        checked = len(found)
+        checked = await _ask_about_sent(factory, provider, org_id, now, policy)
 
     def finish(session: Session) -> tuple[int, connector.ConnectorStatus]:
         count = connector.redrive(session, org_id, actor, now)
@@ -110,3 +77,69 @@ async def refresh(
 
     redriven, state = await db(finish)
     return RefreshResult(state, redriven, checked)
+
+
+async def _in_transaction(factory: sessionmaker[Session], fn: Callable[[Session], T]) -> T:
+    def run() -> T:
+        with transaction(factory) as session:
+            return fn(session)
+
+    return await asyncio.to_thread(run)
+
+
+async def _ask_about_sent(
+    factory: sessionmaker[Session],
+    provider: Provider,
+    org_id: int,
+    started: datetime,
+    policy: RetryPolicy,
+) -> int:
+    """Ask the provider about every text still "sent" when the refresh began, in batches.
+
+    Their callbacks may have been lost (the server was down): nothing waits for them.
+    Returns how many texts the provider had an answer for.
+    """
+    checked, after = 0, 0
+    gate = asyncio.Semaphore(CONCURRENT_LOOKUPS)
+
+    async def look_up(provider_id: str) -> ProviderMessage | None:
+        async with gate:
+            return await provider.fetch(provider_id)
+
+    def sent_after(after: int) -> Callable[[Session], list[tuple[int, str]]]:
+        return lambda s: [
+            (m.id, m.provider_id or "")
+            for m in connector.awaiting_delivery(s, org_id, started, BATCH, after_id=after)
+        ]
+
+    def save(found: list[tuple[int, ProviderMessage]]) -> Callable[[Session], None]:
+        def run(session: Session) -> None:
+            for message_id, item in found:
+                message = session.get(Message, message_id)
+                if message is not None:
+                    status_updates.apply_report(
+                        session,
+                        message,
+                        Report(item.provider_id, item.status, item.error_code),
+                        utcnow(),
+                        policy,
+                        _rng,
+                        error_message=item.error_message,
+                    )
+
+        return run
+
+    while True:
+        batch = await _in_transaction(factory, sent_after(after))
+        if not batch:
+            return checked
+        after = batch[-1][0]
+        try:
+            items = await asyncio.gather(*(look_up(pid) for _, pid in batch))
+        except ProviderUnavailable:
+            return checked
+        found = [
+            (mid, item) for (mid, _), item in zip(batch, items, strict=True) if item is not None
+        ]
+        await _in_transaction(factory, save(found))
+        checked += len(found)

@@ -1,9 +1,11 @@
 """Applying what the provider reports about a message: forward-only, with side effects.
 
-Every report, however late, duplicated or out of order, goes through
-``domain.statuses.advance``; a report that changes nothing writes nothing. Error codes
-have consequences (see ``domain.carrier_errors``): a carrier opt-out records the opt-out,
-an invalid or landline number flags the patient's phone so the checklist explains it.
+Every report, however late, duplicated or out of order, is decided by
+``domain.reports.decide`` and applied by ``apply_report``: the dispatcher's send answers,
+status callbacks (``receive_callback``), reconciliation and refresh all come through it.
+A report that changes nothing writes nothing. Error codes have consequences (see
+``domain.carrier_errors``): a carrier opt-out records the opt-out, an invalid or landline
+number flags the patient's phone so the checklist explains it.
 """
 
 from __future__ import annotations
@@ -14,11 +16,13 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.carrier_errors import Effect, is_transient, lookup
+from clinictext.domain.carrier_errors import Effect, lookup
 from clinictext.domain.consent import ConsentAction, ConsentState, OptOutSource
 from clinictext.domain.phones import PhoneStatus
+from clinictext.domain.reports import Recorded, Report, Verb, decide
 from clinictext.domain.retry import EXPIRED, RetryPolicy
 from clinictext.domain.statuses import Status, advance
+from clinictext.providers.base import StatusReport
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
 from clinictext.store.models import (
@@ -134,8 +138,18 @@ def park(
     )
 
 
-def match_parked(session: Session, provider_ids: list[str], at: datetime) -> int:
-    """Apply parked callbacks whose message is now known; returns how many matched."""
+def match_parked(
+    session: Session,
+    provider_ids: list[str],
+    at: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> int:
+    """Apply parked callbacks whose message is now known; returns how many matched.
+
+    A parked callback about an attempt given up for a retry is settled as matched: its
+    news changes nothing.
+    """
     if not provider_ids:
         return 0
     parked = list(
@@ -150,9 +164,11 @@ def match_parked(session: Session, provider_ids: list[str], at: datetime) -> int
     matched = 0
     for row in parked:
         message = find_for_callback(session, row.provider_id, None)
-        if message is None:
+        if message is not None:
+            report = Report(row.provider_id, Status(row.status), row.error_code)
+            apply_report(session, message, report, at, policy, rng)
+        elif not is_superseded(session, row.provider_id):
             continue
-        apply(session, message, Status(row.status), at, error_code=row.error_code)
         row.matched_at = at
         matched += 1
     return matched
@@ -165,12 +181,16 @@ def requeue(session: Session, message: Message, due: datetime, now: datetime, wh
     status forward; a superseded attempt's late callbacks are ignored (``is_superseded``).
     """
     if message.provider_id:
-        session.add(SupersededSid(provider_id=message.provider_id, message_id=message.id, at=now))
+        if not is_superseded(session, message.provider_id):
+            session.add(
+                SupersededSid(provider_id=message.provider_id, message_id=message.id, at=now)
+            )
         message.provider_id = None
     message.status = Status.QUEUED.value
     message.due_at = due
     message.claimed_by = None
     message.lease_until = None
+    message.handed_at = None
     message.updated_at = now
     session.add(
         MessageEvent(
@@ -216,42 +236,56 @@ def is_superseded(session: Session, provider_id: str) -> bool:
 def apply_report(
     session: Session,
     message: Message,
-    reported: Status,
-    error_code: str | None,
-    provider_id: str,
+    report: Report,
     now: datetime,
     policy: RetryPolicy,
     rng: random.Random,
     *,
     error_message: str | None = None,
     detail: str | None = None,
-) -> None:
-    """A provider report about the current attempt; a transient failure is retried.
-
-    Every path that learns a text's status from the provider (callbacks, reconciliation,
-    refresh) comes through here, so a transient failure is retried whichever way it arrives.
-    """
-    failed = reported in (Status.UNDELIVERED, Status.FAILED)
-    current = message.provider_id in (None, provider_id)
-    if failed and is_transient(error_code) and current and message.status not in _FINAL_VALUES:
-        message.provider_id = provider_id
-        entry = lookup(error_code)
-        why = f"{entry.meaning if entry else 'a temporary error'} (error {error_code})"
-        retry_or_expire(session, message, why, error_code, now, policy, rng, final=reported)
-        return
-    apply(
-        session,
-        message,
-        reported,
-        now,
-        error_code=error_code,
-        error_message=error_message,
-        provider_id=provider_id,
-        detail=detail,
+) -> Verb:
+    """Apply one provider report about ``message`` as ``domain.reports.decide`` says."""
+    recorded = Recorded(
+        Status(message.status), message.provider_id, is_superseded(session, report.provider_id)
     )
+    action = decide(recorded, report)
+    if action.verb is Verb.RETRY:
+        assert action.status is not None
+        message.provider_id = report.provider_id  # given up by the retry: later news ignored
+        entry = lookup(report.error_code)
+        why = f"{entry.meaning if entry else 'a temporary error'} (error {report.error_code})"
+        retry_or_expire(
+            session, message, why, report.error_code, now, policy, rng, final=action.status
+        )
+    elif action.verb is Verb.ADVANCE:
+        assert action.status is not None
+        apply(
+            session,
+            message,
+            action.status,
+            now,
+            error_code=report.error_code,
+            error_message=error_message,
+            provider_id=report.provider_id,
+            detail=detail,
+        )
+    return action.verb
 
 
-_FINAL_VALUES = frozenset(
-    s.value
-    for s in (Status.DELIVERED, Status.UNDELIVERED, Status.FAILED, Status.CANCELED, Status.RECEIVED)
-)
+def receive_callback(
+    session: Session,
+    callback: StatusReport,
+    message_id: int | None,
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> None:
+    """A status callback: applied to its text, or parked until the text is known."""
+    report = Report(callback.provider_id, callback.status, callback.error_code)
+    if is_superseded(session, report.provider_id):
+        return  # an attempt that was retried: its late news changes nothing
+    message = find_for_callback(session, report.provider_id, message_id)
+    if message is None:
+        park(session, report.provider_id, report.status, report.error_code, now)
+        return
+    apply_report(session, message, report, now, policy, rng)
