@@ -368,6 +368,13 @@ def serve(
 
     _public_url_for(host, port)
     settings = get_settings()
+    if settings.provider == "simulator":
+        console.print(
+            "[bold black on yellow] SIMULATOR MODE: NO REAL TEXTS ARE SENT. [/] Every text goes "
+            f"to the built-in carrier simulator at {settings.public_url.rstrip('/')}/simulator, "
+            "never to a phone. To text patients, set CLINICTEXT_PROVIDER=twilio with "
+            "CLINICTEXT_TWILIO_ACCOUNT_SID and CLINICTEXT_TWILIO_AUTH_TOKEN."
+        )
     upgrade(settings.database_url)
     if demo_data:
         with transaction(_factory()) as session:

@@ -20,6 +20,7 @@ from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import Response
 
+from clinictext.simulator.access import ControlAccessMiddleware
 from clinictext.simulator.callbacks import CallbackDispatcher
 from clinictext.simulator.control import ControlApi, error_response
 from clinictext.simulator.numbers import NumbersApi
@@ -76,7 +77,10 @@ def create_simulator(settings: SimulatorSettings | None = None) -> Starlette:
     ]
     app = Starlette(
         routes=routes,
-        middleware=[Middleware(OutageMiddleware, state=state)],
+        middleware=[
+            Middleware(ControlAccessMiddleware, control_from=settings.control_from),
+            Middleware(OutageMiddleware, state=state),
+        ],
         exception_handlers={HTTPException: _http_error},
         lifespan=lifespan,
     )

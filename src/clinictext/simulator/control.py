@@ -1,7 +1,8 @@
 """The control API (``/_control/...``): steer the simulated carrier from tests and demos.
 
 Errors answer 400/404 with ``{"error": {"code", "message"}}``. The control API is not
-authenticated and is never affected by a simulated outage.
+authenticated, so it answers only clients on this machine unless told otherwise (403 to the
+rest; see ``access``), and is never affected by a simulated outage.
 """
 
 from __future__ import annotations

@@ -2,7 +2,14 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import os
+from dataclasses import dataclass, field
+
+CONTROL_FROM_VARIABLE = "CLINICTEXT_SIMULATOR_CONTROL_FROM"
+
+
+def _control_from_environment() -> str:
+    return os.environ.get(CONTROL_FROM_VARIABLE, "").strip().lower() or "loopback"
 
 
 @dataclass(frozen=True)
@@ -16,6 +23,8 @@ class SimulatorSettings:
     The ``callback_*`` fields tune status-callback delivery: the delay before each callback,
     how many times a callback that fails (connection error, timeout or 5xx) is retried, the
     first back-off (doubled on each retry) and the time allowed for one attempt.
+    ``control_from`` says who may use the control API: ``"loopback"`` (this machine only)
+    or ``"any"``; by default ``CLINICTEXT_SIMULATOR_CONTROL_FROM``, else ``"loopback"``.
     """
 
     account_sid: str = "AC" + "0" * 32
@@ -26,3 +35,11 @@ class SimulatorSettings:
     callback_retries: int = 3
     callback_backoff_ms: int = 100
     callback_timeout_s: float = 15.0
+    control_from: str = field(default_factory=_control_from_environment)
+
+    def __post_init__(self) -> None:
+        if self.control_from not in ("loopback", "any"):
+            raise ValueError(
+                f"The simulator's control_from ({CONTROL_FROM_VARIABLE}) must be 'loopback' "
+                f"or 'any', not {self.control_from!r}."
+            )
