@@ -8,6 +8,7 @@ import json
 import logging
 import logging.config
 import os
+import re
 import subprocess
 import sys
 import time
@@ -439,3 +440,27 @@ def test_serve_with_twilio_and_no_token_exits_with_one_clear_line(tmp_path: Any)
     assert "CLINICTEXT_TWILIO_AUTH_TOKEN" in lines[0]
     assert "Traceback" not in done.stderr
     assert not (tmp_path / "clinictext.db").exists()  # stopped before touching anything
+
+
+# --- 8. the API reference offline -----------------------------------------------------------
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_the_api_reference_loads_everything_from_this_server(client: TestClient, page: str) -> None:
+    answer = client.get(page)
+    assert answer.status_code == 200
+    html = answer.text
+    urls = re.findall(r"""(?:src|href|spec-url)=["']([^"']+)["']""", html)
+    urls += re.findall(r"""\burl: ?["']([^"']+)["']""", html)
+    assert len(urls) >= 3, html
+    for url in urls:
+        assert url.startswith("/") and not url.startswith("//"), url
+        assert client.get(url).status_code == 200, url
+    assert "http://" not in html and "https://" not in html
+    if page == "/docs":
+        assert "swagger-ui-bundle.js" in html and '"validatorUrl": null' in html
+
+
+def test_the_root_still_leads_to_the_docs(client: TestClient) -> None:
+    answer = client.get("/", follow_redirects=False)
+    assert answer.headers["location"] == "/docs"

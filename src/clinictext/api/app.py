@@ -14,7 +14,7 @@ from sqlalchemy import text
 from starlette.applications import Starlette
 
 from clinictext import __version__
-from clinictext.api import errors, middleware, webhooks
+from clinictext.api import docs, errors, middleware, webhooks
 from clinictext.api.deps import SessionDep
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
@@ -70,6 +70,8 @@ def create_app(
         version=__version__,
         description="Two-way patient texting that never texts someone who has not consented, "
         "and says why when a text cannot be sent.",
+        docs_url=None,  # served by docs.install, without a CDN
+        redoc_url=None,
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -95,6 +97,8 @@ def create_app(
         )
         sub_apps.append(carrier)
         app.mount(SIMULATOR_PATH, carrier)
+
+    docs.install(app)
 
     @app.get("/", include_in_schema=False)
     def root() -> RedirectResponse:
