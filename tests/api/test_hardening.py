@@ -464,3 +464,29 @@ def test_the_api_reference_loads_everything_from_this_server(client: TestClient,
 def test_the_root_still_leads_to_the_docs(client: TestClient) -> None:
     answer = client.get("/", follow_redirects=False)
     assert answer.headers["location"] == "/docs"
+
+
+# --- 9. the error answers in the OpenAPI document --------------------------------------------
+
+
+def test_every_operation_documents_its_error_answers_in_the_error_shape(
+    client: TestClient,
+) -> None:
+    document = client.get("/openapi.json").json()
+    assert "HTTPValidationError" not in json.dumps(document)
+    error = {"$ref": "#/components/schemas/Error"}
+    for path, operations in document["paths"].items():
+        for method, op in operations.items():
+            responses = op["responses"]
+            assert responses["503"]["headers"]["Retry-After"], (method, path)
+            if path.startswith("/api/"):
+                assert "401" in responses, (method, path)
+            if "{" in path:
+                assert "404" in responses, (method, path)
+            if "requestBody" in op:
+                assert {"400", "413", "415", "422"} <= set(responses), (method, path)
+            for status, answer in responses.items():
+                if status >= "400":
+                    assert answer["content"]["application/json"]["schema"] == error
+    webhook = document["paths"]["/webhooks/twilio/sms"]["post"]["responses"]
+    assert {"400", "403", "413"} <= set(webhook)

@@ -87,7 +87,106 @@ def _describe(err: dict[str, Any]) -> str:
     return f"'{field}': {err.get('msg', 'is not valid')}."
 
 
+# --- the errors in the OpenAPI document ---------------------------------------------------
+
+ERROR_SCHEMA: dict[str, Any] = {
+    "type": "object",
+    "required": ["error"],
+    "properties": {
+        "error": {
+            "type": "object",
+            "required": ["code", "message"],
+            "properties": {
+                "code": {"type": "string", "description": "snake_case, stable"},
+                "message": {"type": "string", "description": "a sentence a person can act on"},
+            },
+            "additionalProperties": True,
+        }
+    },
+}
+_ERROR_REF = {"$ref": "#/components/schemas/Error"}
+_WRITE_METHODS = frozenset({"post", "put", "patch", "delete"})
+DESCRIPTIONS = {
+    "400": "malformed_json (or malformed_form): the body cannot be read",
+    "401": "missing_api_key, invalid_authorization or invalid_api_key",
+    "403": "invalid_signature: the provider's signature is missing or wrong",
+    "404": "not found, or another organization's",
+    "409": "conflict: the change clashes with the current state or one saved at that moment",
+    "413": "payload_too_large: the body is over 1 MB",
+    "415": "unsupported_media_type: send JSON",
+    "422": "invalid_request (or a more specific code): each field's problem is in 'fields'",
+    "503": "database_unavailable: nothing was changed; retry after Retry-After seconds",
+}
+
+
+def _refers_to_an_id(schema: dict[str, Any], op: dict[str, Any]) -> bool:
+    names = [p.get("name", "") for p in op.get("parameters", []) if p.get("in") != "header"]
+    ref = (
+        op.get("requestBody", {}).get("content", {}).get("application/json", {}).get("schema", {})
+    ).get("$ref", "")
+    if ref.startswith("#/components/schemas/"):
+        body = schema.get("components", {}).get("schemas", {}).get(ref.rsplit("/", 1)[1], {})
+        names += list(body.get("properties", {}))
+    # A row of this organization named by its id (an external id is only stored).
+    return any((n.endswith("_id") and n != "external_id") or n == "into" for n in names)
+
+
+def error_statuses(schema: dict[str, Any], path: str, method: str, op: dict[str, Any]) -> set[str]:
+    """The 4xx and 5xx answers an operation gives, from what it takes and where it lives."""
+    codes = {"503"}  # every operation reaches the database
+    params = [p for p in op.get("parameters", []) if p.get("in") in ("path", "query")]
+    if path.startswith("/webhooks/"):
+        return codes | {"400", "403", "413"}
+    if path.startswith("/api/"):
+        codes.add("401")
+        if method in _WRITE_METHODS:
+            codes |= {"409", "413", "422"}
+    if "requestBody" in op:
+        codes |= {"400", "413", "415", "422"}
+    if params:
+        codes.add("422")
+    if any(p.get("in") == "path" for p in params) or _refers_to_an_id(schema, op):
+        codes.add("404")
+    return codes
+
+
+def document_errors(app: FastAPI) -> None:
+    """List each operation's error answers, in the error shape, in the OpenAPI document."""
+    generate = app.openapi
+
+    def openapi() -> dict[str, Any]:
+        if app.openapi_schema is not None:
+            return app.openapi_schema
+        schema = generate()
+        components = schema.setdefault("components", {}).setdefault("schemas", {})
+        components["Error"] = ERROR_SCHEMA
+        for path, operations in schema.get("paths", {}).items():
+            for method, op in operations.items():
+                responses = op.setdefault("responses", {})
+                for status in sorted(error_statuses(schema, path, method, op)):
+                    entry = responses.setdefault(status, {"description": DESCRIPTIONS[status]})
+                    entry["content"] = {"application/json": {"schema": _ERROR_REF}}
+                    if status == "503":
+                        entry["headers"] = {
+                            "Retry-After": {
+                                "description": "seconds to wait before trying again",
+                                "schema": {"type": "integer"},
+                            }
+                        }
+                if responses.get("422", {}).get("description") == "Validation Error":
+                    responses["422"]["description"] = DESCRIPTIONS["422"]
+        # FastAPI's own validation error shape is never sent: ours replaces it.
+        for name in ("HTTPValidationError", "ValidationError"):
+            components.pop(name, None)
+        app.openapi_schema = schema
+        return schema
+
+    app.openapi = openapi  # type: ignore[method-assign]
+
+
 def install(app: FastAPI) -> None:
+    document_errors(app)
+
     @app.exception_handler(ServiceError)
     async def _service_error(_req: Request, exc: ServiceError) -> JSONResponse:
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
