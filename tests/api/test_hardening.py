@@ -21,6 +21,7 @@ import uvicorn.config
 from fastapi.testclient import TestClient
 from pydantic import ValidationError
 from sqlalchemy import create_engine
+from twilio.request_validator import RequestValidator
 
 from clinictext.api import middleware
 from clinictext.api.app import create_app
@@ -490,3 +491,71 @@ def test_every_operation_documents_its_error_answers_in_the_error_shape(
                     assert answer["content"]["application/json"]["schema"] == error
     webhook = document["paths"]["/webhooks/twilio/sms"]["post"]["responses"]
     assert {"400", "403", "413"} <= set(webhook)
+
+
+# --- signed webhooks with fields no database column can hold ---------------------------------
+
+SIGNING_BASE = "http://127.0.0.1:8000/webhooks/twilio"  # the default public URL
+SID = "SM" + "a" * 32
+
+
+def _signed_webhook(client: TestClient, kind: str, params: dict[str, str]) -> Any:
+    signature = RequestValidator("simulator-auth-token").compute_signature(
+        f"{SIGNING_BASE}/{kind}", params
+    )
+    return client.post(
+        f"/webhooks/twilio/{kind}", data=params, headers={"X-Twilio-Signature": signature}
+    )
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"MessageSid": "SM\x00" + "a" * 31, "From": "+14155550123"},
+        {"MessageSid": "SM" + "a" * 5000, "From": "+14155550123"},
+        {"MessageSid": SID, "From": "+1415555\x000123"},
+        {"MessageSid": SID, "From": "x" * 5000},
+    ],
+    ids=["nul-in-sid", "long-sid", "nul-in-from", "long-from"],
+)
+def test_an_inbound_webhook_with_impossible_fields_is_400(
+    ready_org: Org, params: dict[str, str]
+) -> None:
+    answer = _signed_webhook(
+        ready_org.client, "sms", {"To": "+15005550006", "Body": "hi", **params}
+    )
+    _assert_error(answer, 400, "malformed_inbound")
+
+
+@pytest.mark.parametrize(
+    "params",
+    [
+        {"MessageSid": "SM" + "a" * 5000, "MessageStatus": "delivered"},
+        {"MessageSid": "SM\x00", "MessageStatus": "delivered"},
+        {"MessageSid": SID, "MessageStatus": "failed", "ErrorCode": "9" * 5000},
+        {"MessageSid": SID, "MessageStatus": "failed", "ErrorCode": "3\x00"},
+    ],
+    ids=["long-sid", "nul-in-sid", "long-error-code", "nul-in-error-code"],
+)
+def test_a_status_callback_with_impossible_fields_is_400(
+    client: TestClient, params: dict[str, str]
+) -> None:
+    _assert_error(_signed_webhook(client, "status", params), 400, "malformed_callback")
+
+
+def test_an_inbound_text_with_a_nul_is_kept_without_it(ready_org: Org) -> None:
+    pid = textable_patient(ready_org)
+    ready_org.post("/numbers", {"number": "+15005550006", "purpose": "clinic"})
+    params = {
+        "MessageSid": SID,
+        "From": "+14155550123",
+        "To": "+15005550006",
+        "Body": "see\x00you",
+        "NumSegments": "99999999999",
+    }
+    answer = _signed_webhook(ready_org.client, "sms", params)
+    assert answer.status_code == 200, answer.text
+    [received] = [
+        m for m in ready_org.get(f"/patients/{pid}/messages").json() if m["direction"] == "inbound"
+    ]
+    assert received["body"] == "see\ufffdyou"

@@ -67,6 +67,20 @@ def _date(raw: str | None) -> datetime | None:
         return None
 
 
+# Bounds of the fields of a webhook: Twilio's ids are 34 characters, its error codes five
+# digits, its addresses E.164 numbers or short codes. Anything else is not from Twilio.
+MAX_SID = 64
+MAX_ERROR_CODE = 16
+MAX_ADDRESS = 20
+MAX_SEGMENTS = 100
+
+
+def _check_field(name: str, value: str, limit: int) -> None:
+    """``ValueError`` unless ``value`` is printable ASCII of at most ``limit`` characters."""
+    if len(value) > limit or not value.isascii() or not value.isprintable():
+        raise ValueError(f"{name} must be at most {limit} printable ASCII characters")
+
+
 def _redact_form(form: Mapping[str, str]) -> dict[str, str]:
     return {k: (f"[{len(v)} characters]" if k == "Body" else v) for k, v in form.items()}
 
@@ -291,6 +305,9 @@ class TwilioProvider:
         if not sid or not raw:
             raise ValueError("a status callback needs MessageSid and MessageStatus")
         code = params.get("ErrorCode") or None
+        _check_field("MessageSid", sid, MAX_SID)
+        if code is not None:
+            _check_field("ErrorCode", code, MAX_ERROR_CODE)
         return StatusReport(sid, map_status(raw), code if code not in ("0",) else None, raw)
 
     def parse_inbound(self, params: Mapping[str, str]) -> InboundText:
@@ -298,8 +315,15 @@ class TwilioProvider:
         sender, to = params.get("From", ""), params.get("To", "")
         if not sid or not sender or not to:
             raise ValueError("an inbound text needs MessageSid, From and To")
+        _check_field("MessageSid", sid, MAX_SID)
+        _check_field("From", sender, MAX_ADDRESS)
+        _check_field("To", to, MAX_ADDRESS)
         try:
             segments = int(params.get("NumSegments") or 1)
         except ValueError:
             segments = 1
-        return InboundText(sid, sender, to, params.get("Body", ""), segments)
+        if not 1 <= segments <= MAX_SEGMENTS:
+            segments = 1
+        # A patient's text is kept even if a NUL slipped in (no database stores one).
+        body = params.get("Body", "").replace("\x00", "\ufffd")
+        return InboundText(sid, sender, to, body, segments)
