@@ -15,7 +15,7 @@ from starlette.applications import Starlette
 
 from clinictext import __version__
 from clinictext.api import docs, errors, middleware, webhooks
-from clinictext.api.deps import SessionDep
+from clinictext.api.deps import SessionDep, unit_of_work
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
 from clinictext.dispatch.worker import DispatchConfig, Dispatcher
@@ -25,7 +25,7 @@ from clinictext.providers.factory import (
     credentials,
     simulator_seed,
 )
-from clinictext.store.db import make_engine, session_factory
+from clinictext.store.db import make_engine, read_only, session_factory
 
 
 def create_app(
@@ -76,6 +76,7 @@ def create_app(
     app.state.settings = settings
     app.state.engine = engine
     app.state.session_factory = factory
+    app.state.read_session_factory = session_factory(read_only(engine))
     app.state.provider = provider
     # How long transient failures are retried: the same for the dispatcher and webhooks.
     app.state.retry_policy = DispatchConfig.from_settings(settings).retry
@@ -105,6 +106,7 @@ def create_app(
         return RedirectResponse("/docs")
 
     @app.get("/healthz", tags=["health"])
+    @unit_of_work
     def health(session: SessionDep) -> dict[str, str]:
         """Liveness and database reachability, for load balancers."""
         session.execute(text("SELECT 1"))

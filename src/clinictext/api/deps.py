@@ -1,25 +1,76 @@
-"""FastAPI dependencies: one transaction per request, and the caller's organization."""
+"""FastAPI dependencies and the request's unit of work: the caller's organization, and a
+session whose transaction commits before the answer is sent.
+
+Why the commit is not in the dependency: FastAPI runs a dependency's code after ``yield``
+once the response has gone out, so a commit there would let a 201 name a row that does
+not exist yet (or never will, if the commit fails). And a sync dependency runs in a
+thread-pool hop of its own: a transaction begun in one hop and ended in another holds
+SQLite's write lock while it waits for a free thread, which every other thread may be
+waiting on. So ``unit_of_work`` wraps each sync route: the transaction begins, does its
+work and commits (or rolls back) within the route's one hop; the dependency only closes.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+import functools
+import inspect
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
-from typing import Annotated
+from typing import Annotated, Any, TypeVar
 
 from fastapi import Depends, HTTPException, Request
 from sqlalchemy.orm import Session
 
 from clinictext.services import orgs
 
+# Methods that never change anything: their transactions only read.
+READ_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+F = TypeVar("F", bound=Callable[..., Any])
+
 
 def get_session(request: Request) -> Iterator[Session]:
-    """A session in a transaction: committed when the route returns, rolled back on error."""
-    factory = request.app.state.session_factory
-    with factory() as session, session.begin():
+    """A session for this request: read-only for GET, able to write otherwise.
+
+    Its transaction begins at the first query and must end in the route (``unit_of_work``).
+    """
+    state = request.app.state
+    factory = (
+        state.read_session_factory if request.method in READ_METHODS else state.session_factory
+    )
+    session = factory()
+    try:
         yield session
+    finally:
+        session.close()  # nothing left to end: the route committed or rolled back
 
 
 SessionDep = Annotated[Session, Depends(get_session)]
+
+
+def unit_of_work(endpoint: F) -> F:
+    """Commit the route's session before its answer is built, in the route's own thread.
+
+    A failed commit raises (a database error answers 503) and nothing was written. An
+    error in the route rolls back at once, in the same thread. Async routes manage their
+    own transactions and are returned unchanged.
+    """
+    if inspect.iscoroutinefunction(endpoint):
+        return endpoint
+
+    @functools.wraps(endpoint)
+    def run(*args: Any, **kwargs: Any) -> Any:
+        sessions = [v for v in (*args, *kwargs.values()) if isinstance(v, Session)]
+        try:
+            result = endpoint(*args, **kwargs)
+            for session in sessions:
+                session.commit()
+            return result
+        except BaseException:
+            for session in sessions:
+                session.rollback()
+            raise
+
+    return run  # type: ignore[return-value]
 
 
 @dataclass(frozen=True)
@@ -38,17 +89,9 @@ def _unauthorized(code: str, message: str) -> HTTPException:
     )
 
 
-def get_caller(request: Request, session: SessionDep) -> Caller:
-    return _authenticate(request, session)
-
-
-def get_caller_detached(request: Request) -> Caller:
-    """Authenticate in a short transaction of its own, for routes that run their own.
-
-    On SQLite a request transaction holds the write lock until the route returns, so a
-    route that opens further transactions (refreshing the connector) must not hold one.
-    """
-    with request.app.state.session_factory() as session, session.begin():
+def get_caller(request: Request) -> Caller:
+    """Authenticate in a short read-only transaction of its own, ended in this thread."""
+    with request.app.state.read_session_factory() as session, session.begin():
         return _authenticate(request, session)
 
 
@@ -78,4 +121,3 @@ def _authenticate(request: Request, session: Session) -> Caller:
 
 
 CallerDep = Annotated[Caller, Depends(get_caller)]
-DetachedCallerDep = Annotated[Caller, Depends(get_caller_detached)]
