@@ -1,15 +1,18 @@
 """A stateful property: no text but the single confirmation ever goes to an opted-out number.
 
 Hypothesis drives random sequences of the patient's keywords (STOP in its spellings,
-START, HELP, plain replies), staff opt-ins and opt-outs, and staff, automated and campaign
-sends, through the real services on a real SQLite database. After every step: while the
+START, HELP, plain replies), staff opt-ins and opt-outs, staff, automated and campaign
+sends, and the dispatcher's own steps (claiming texts, handing them to the provider
+after the last consent check, recording the provider's answer), interleaved in any
+order, through the real services on a real SQLite database. After every step: while the
 number is opted out, nothing is waiting to go to it except the one confirmation of the
-latest opt-out.
+latest opt-out; and no text was ever handed to the provider while it was opted out.
 """
 
 from __future__ import annotations
 
 import itertools
+import random
 import shutil
 import tempfile
 from datetime import UTC, datetime, timedelta
@@ -20,11 +23,14 @@ from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule
 from sqlalchemy import select
 
+from clinictext.dispatch.claims import claim_due
+from clinictext.dispatch.handoff import hand_off
+from clinictext.dispatch.results import Result, record
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.consent import ConsentAction, ConsentLevel, ConsentState
-from clinictext.domain.statuses import DUE
-from clinictext.providers.base import InboundText
-from clinictext.services import consent, inbound, numbers, orgs, patients, sending
+from clinictext.domain.retry import RetryPolicy
+from clinictext.providers.base import CallLog, InboundText, SendOutcome
+from clinictext.services import consent, inbound, numbers, orgs, outbox, patients, sending
 from clinictext.services.errors import CannotText, Conflict
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
 from clinictext.store.models import ConsentEventRow, Message
@@ -72,6 +78,53 @@ class ConsentMachine(RuleBasedStateMachine):
             self.pid = patients.create_patient(
                 s, org.id, first_name="P", last_name="Q", phone=PHONE, actor="t"
             ).id
+
+        self.handed: list[int] = []  # handed to the provider, answer not recorded yet
+        self.sids = itertools.count(1)
+
+    @rule(limit=st.integers(1, 4))
+    def worker_claims(self, limit: int) -> None:
+        with transaction(self.factory) as s:
+            claim_due(
+                s,
+                "w1",
+                self.tick(),
+                limit=limit,
+                lease=timedelta(hours=1),
+                horizon=timedelta(seconds=2),
+            )
+
+    @rule()
+    def worker_hands_over(self) -> None:
+        with transaction(self.factory) as s:
+            claimed = list(
+                s.scalars(
+                    select(Message.id).where(
+                        Message.status == "sending", Message.handed_at.is_(None)
+                    )
+                )
+            )
+            went = hand_off(s, claimed, "w1", self.tick())
+        with transaction(self.factory) as s:
+            state = consent.current(s, self.org_id, PHONE)
+            for mid in went:
+                m = s.get(Message, mid)
+                if state.state is ConsentState.OPTED_OUT:
+                    assert m.kind == "keyword_reply" and m.created_at >= state.since, (
+                        f"{m.kind} handed to the provider after the opt-out"
+                    )
+        self.handed.extend(went)
+
+    @rule()
+    def provider_answers(self) -> None:
+        log = CallLog("send", {}, {}, 201, 1.0)
+        results = [
+            Result(mid, SendOutcome(log=log, reachable=True, provider_id=f"SM{next(self.sids)}"))
+            for mid in self.handed
+        ]
+        self.handed = []
+        with transaction(self.factory) as s:
+            record(s, results, self.tick(), RetryPolicy(), random.Random(1), "w1")
 
     def teardown(self) -> None:
         self.engine.dispose()
@@ -172,10 +225,7 @@ class ConsentMachine(RuleBasedStateMachine):
             )
             waiting = list(
                 s.scalars(
-                    select(Message).where(
-                        Message.direction == "outbound",
-                        Message.status.in_([d.value for d in DUE]),
-                    )
+                    select(Message).where(Message.direction == "outbound", outbox.not_handed())
                 )
             )
             since = [m for m in waiting if m.created_at >= opted_out_at]

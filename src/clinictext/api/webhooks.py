@@ -11,7 +11,7 @@ from sqlalchemy.exc import IntegrityError
 
 from clinictext.api.errors import error_response
 from clinictext.providers.base import InboundText, Provider, StatusReport
-from clinictext.services import inbound, status_updates
+from clinictext.services import consent, inbound, status_updates
 from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
 
@@ -97,3 +97,11 @@ def _receive(request: Request, text: InboundText) -> None:
         return  # the same text delivered twice at once: the other request stored it
     if received.message is None:
         log.warning("inbound text to a number no organization owns (sid %s)", text.provider_id)
+        return
+    if not received.duplicate:
+        # A STOP is answered once the texts handed over before it have been answered.
+        consent.settle_after_opt_out(
+            request.app.state.read_session_factory,
+            received.message.organization_id,
+            received.message.from_phone,
+        )

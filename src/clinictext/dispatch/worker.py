@@ -8,6 +8,7 @@ import logging
 import os
 import random
 import socket
+from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -117,17 +118,24 @@ class Dispatcher:
         if not claims:
             await self._db(self._match_parked)
             return reconciled > 0
-        results = await self._send_all(claims)
+        await self._send_all(claims)
+        return True
+
+    async def _record(self, results: list[Result]) -> None:
         await self._db(
             lambda s: record(s, results, utcnow(), self.config.retry, self.rng, self.name)
         )
         self.sent += sum(1 for r in results if r.outcome and r.outcome.provider_id)
-        return True
 
-    async def _send_all(self, claims: list[Claim]) -> list[Result]:
+    async def _send_wave(self, calls: list[Coroutine[Any, Any, Result]]) -> None:
+        """Send a wave of handed texts and record their answers as soon as they are in:
+        until then a patient's STOP waits for them (``consent.settle_after_opt_out``)."""
+        await self._record(list(await asyncio.gather(*calls)))
+
+    async def _send_all(self, claims: list[Claim]) -> None:
         """Hand each text over at its pacing slot, after the last consent check."""
         results: list[Result] = []
-        calls: list[asyncio.Task[Result]] = []
+        waves: list[asyncio.Task[None]] = []
         waiting = sorted(claims, key=lambda c: (c.slot, c.message_id))
         while waiting:
             delay = (waiting[0].slot - utcnow()).total_seconds()
@@ -141,13 +149,14 @@ class Dispatcher:
             waiting = waiting[len(due) :]
             ids = [c.message_id for c in due]
             go: set[int] = await self._db(hand_off, ids, self.name, utcnow())
-            for claim in due:
-                if claim.message_id in go:
-                    calls.append(asyncio.create_task(self._call(claim)))
-                else:  # canceled by an opt-out, or no longer ours: nothing was sent
-                    results.append(Result(claim.message_id, None))
-        results.extend(await asyncio.gather(*calls))
-        return results
+            calls = [self._call(c) for c in due if c.message_id in go]
+            if calls:
+                waves.append(asyncio.create_task(self._send_wave(calls)))
+            # Canceled by an opt-out, or no longer ours: nothing was sent.
+            results.extend(Result(c.message_id, None) for c in due if c.message_id not in go)
+        await asyncio.gather(*waves)
+        if results:
+            await self._record(results)
 
     async def _call(self, claim: Claim) -> Result:
         outcome: SendOutcome = await self.provider.send(

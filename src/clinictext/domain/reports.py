@@ -24,6 +24,7 @@ from enum import StrEnum
 from clinictext.domain.carrier_errors import is_transient
 from clinictext.domain.statuses import FINAL, Status, advance
 
+
 class Verb(StrEnum):
     ADVANCE = "advance"  # move forward to ``status`` (and record the provider id)
     RETRY = "retry"  # start a new attempt (or, past the validity period, end as ``status``)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+import logging
+import time
 from dataclasses import dataclass
 from datetime import datetime
 
 from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.consent import (
     NO_CONSENT,
@@ -15,6 +17,7 @@ from clinictext.domain.consent import (
     ConsentEvent,
     ConsentLevel,
     ConsentRefused,
+    ConsentState,
     OptInSource,
     OptOutSource,
     check_staff_opt_in,
@@ -25,6 +28,8 @@ from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid
 from clinictext.services.patients import get_patient
 from clinictext.store.models import ConsentEventRow
+
+log = logging.getLogger("clinictext.consent")
 
 
 def ledger(session: Session, org_id: int, phone: str) -> list[ConsentEventRow]:
@@ -144,3 +149,31 @@ def record(
         at=now,
     )
     return view(session, org_id, patient_id)
+
+
+# How long a patient's STOP waits for texts already with the provider to be answered.
+SETTLE_TIMEOUT = 5.0
+
+
+def settle_after_opt_out(
+    factory: sessionmaker[Session], org_id: int, phone: str | None, timeout: float = SETTLE_TIMEOUT
+) -> None:
+    """If ``phone`` is opted out, wait until the texts handed over before it are answered.
+
+    The opt-out already stopped every text not yet handed over; waiting before answering
+    the STOP makes the answer mean "nothing more will reach the patient". Bounded: a
+    provider that hangs is not waited for past ``timeout``.
+    """
+    if phone is None:
+        return
+    deadline = time.monotonic() + timeout
+    while True:
+        with factory() as session, session.begin():
+            if current(session, org_id, phone).state is not ConsentState.OPTED_OUT:
+                return
+            if not outbox.in_flight_to(session, org_id, phone, utcnow()):
+                return
+        if time.monotonic() > deadline:
+            log.warning("texts handed over before an opt-out still unanswered after %ss", timeout)
+            return
+        time.sleep(0.02)

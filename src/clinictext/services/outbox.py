@@ -55,3 +55,22 @@ def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, 
         cancel(session, message, now, why)
         count += 1
     return count
+
+
+def in_flight_to(session: Session, org_id: int, phone: str, now: datetime) -> bool:
+    """Whether a live worker has handed a text to ``phone`` to the provider and not yet
+    recorded the answer."""
+    return (
+        session.scalar(
+            select(Message.id)
+            .where(
+                Message.organization_id == org_id,
+                Message.to_phone == phone,
+                Message.status == Status.SENDING.value,
+                Message.handed_at.is_not(None),
+                Message.lease_until >= now,
+            )
+            .limit(1)
+        )
+        is not None
+    )
