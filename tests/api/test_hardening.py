@@ -559,3 +559,12 @@ def test_an_inbound_text_with_a_nul_is_kept_without_it(ready_org: Org) -> None:
         m for m in ready_org.get(f"/patients/{pid}/messages").json() if m["direction"] == "inbound"
     ]
     assert received["body"] == "see\ufffdyou"
+
+
+@pytest.mark.parametrize(
+    "path",
+    ["/patients?q=a%00b", "/audit?entity=a%00", "/patients?phone=415%00", "/messages?status=%00"],
+)
+def test_a_nul_in_a_query_is_422_not_a_database_error(ready_org: Org, path: str) -> None:
+    error = _assert_error(ready_org.get(path), 422, "invalid_request")
+    assert "%00" in error["message"]

@@ -1,5 +1,5 @@
-"""What every request passes through before the routes: the body-size cap, and access logs
-that name no patient.
+"""What every request passes through before the routes: the body-size cap, a query string
+without NUL characters, and access logs that name no patient.
 
 The cap is pure ASGI (no ``BaseHTTPMiddleware``): it reads the body as it streams in and
 answers 413 as soon as it passes the limit, before anything parses it, whether the client
@@ -110,6 +110,43 @@ class BodySizeLimit:
         await self.app(scope, _Replay(whole, receive).receive, send)
 
 
+class NulFreeQuery:
+    """Answers 422 to a query string holding a NUL character (``%00``).
+
+    No parameter may hold one, and PostgreSQL cannot even compare text with one: a search
+    for ``?q=a%00b`` failed inside the database.
+    """
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        query = scope.get("query_string", b"") if scope["type"] == "http" else b""
+        if b"%00" in query or b"\x00" in query:
+            body = json.dumps(
+                {
+                    "error": {
+                        "code": "invalid_request",
+                        "message": "The address's query holds a NUL character (%00), which no "
+                        "parameter may contain; remove it.",
+                    }
+                }
+            ).encode()
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 422,
+                    "headers": [
+                        (b"content-type", b"application/json"),
+                        (b"content-length", str(len(body)).encode()),
+                    ],
+                }
+            )
+            await send({"type": "http.response.body", "body": body})
+            return
+        await self.app(scope, receive, send)
+
+
 # --- logs -------------------------------------------------------------------------------
 
 
@@ -172,6 +209,8 @@ def install_log_filters() -> None:
 
 
 def install(app: FastAPI, **options: Any) -> None:
-    """The body cap in front of every route (the mounted simulator's too), and the filters."""
+    """The body cap and the query check in front of every route (the mounted simulator's
+    too), and the log filters."""
+    app.add_middleware(NulFreeQuery)
     app.add_middleware(BodySizeLimit, **options)
     install_log_filters()
