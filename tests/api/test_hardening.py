@@ -568,3 +568,9 @@ def test_an_inbound_text_with_a_nul_is_kept_without_it(ready_org: Org) -> None:
 def test_a_nul_in_a_query_is_422_not_a_database_error(ready_org: Org, path: str) -> None:
     error = _assert_error(ready_org.get(path), 422, "invalid_request")
     assert "%00" in error["message"]
+
+
+def test_json_nested_too_deeply_to_read_is_400_malformed_json(ready_org: Org) -> None:
+    raw = b"[" * 200_000 + b"]" * 200_000  # under the size cap, over the parser's depth
+    error = _assert_error(_raw(ready_org, "POST", "/patients", raw), 400, "malformed_json")
+    assert "nested too deeply" in error["message"]

@@ -29,6 +29,7 @@ def error_response(status: int, code: str, message: str, **extra: Any) -> JSONRe
     return JSONResponse({"error": body}, status_code=status)
 
 
+_FASTAPI_UNREADABLE_BODY = "There was an error parsing the body"
 # How long a client should wait before retrying a request refused for lack of a database.
 RETRY_AFTER_SECONDS = 5
 
@@ -246,6 +247,13 @@ def install(app: FastAPI) -> None:
             405: ("method_not_allowed", "This address does not accept that method."),
         }
         code, message = codes.get(exc.status_code, ("http_error", str(exc.detail)))
+        if exc.status_code == 400 and exc.detail == _FASTAPI_UNREADABLE_BODY:
+            # FastAPI's answer when the JSON parser itself fails, e.g. on nesting too deep.
+            code, message = (
+                "malformed_json",
+                "The request body could not be read as JSON (it may be nested too deeply). "
+                "Send a JSON object of the fields listed in /docs.",
+            )
         if isinstance(exc.detail, dict):
             code, message = exc.detail.get("code", code), exc.detail.get("message", message)
         response = error_response(exc.status_code, code, message)
