@@ -11,6 +11,7 @@ from sqlalchemy import text, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.dispatch.claims import claim_due
+from clinictext.dispatch.handoff import hand_off
 from clinictext.services import cancel
 from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
@@ -27,8 +28,12 @@ def queue_text(org: Org, body: str = "Your cleaning is tomorrow at 3pm.") -> int
 
 
 def set_status(factory: sessionmaker[Session], message_id: int, status: str) -> None:
+    """Put a text in ``status``; a ``sending`` one as handed to the provider."""
+    handed = utcnow() if status == "sending" else None
     with transaction(factory) as s:
-        s.execute(update(Message).where(Message.id == message_id).values(status=status))
+        s.execute(
+            update(Message).where(Message.id == message_id).values(status=status, handed_at=handed)
+        )
 
 
 def test_cancel_a_queued_text_answers_the_message_as_canceled(ready_org: Org) -> None:
@@ -123,7 +128,7 @@ def test_a_received_text_cannot_be_canceled(ready_org: Org, factory: sessionmake
 def test_cancel_decides_on_the_row_not_on_what_was_loaded(
     ready_org: Org, factory: sessionmaker[Session], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    """The dispatcher claims the text after cancel loaded it: the claim wins, no cancel."""
+    """The dispatcher hands the text over after cancel loaded it: the hand-off wins."""
     mid = queue_text(ready_org)
     real_get = cancel.get_message
 
@@ -132,7 +137,8 @@ def test_cancel_decides_on_the_row_not_on_what_was_loaded(
         assert message.status == "queued"
         # The claim as another transaction would leave it, behind the ORM's back.
         session.execute(
-            text("UPDATE messages SET status = 'sending' WHERE id = :id"), {"id": message_id}
+            text("UPDATE messages SET status = 'sending', handed_at = :now WHERE id = :id"),
+            {"id": message_id, "now": utcnow().replace(tzinfo=None)},
         )
         return message
 
@@ -144,12 +150,13 @@ def test_cancel_decides_on_the_row_not_on_what_was_loaded(
         assert session.get(Message, mid).status == "sending"  # type: ignore[union-attr]
 
 
-def test_cancel_waits_for_a_concurrent_claim_and_then_refuses(
-    ready_org: Org, factory: sessionmaker[Session], db_url: str
+@pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)  # SQLite: one writer
+@pytest.mark.parametrize("handed", [True, False])
+def test_cancel_waits_for_a_concurrent_hand_off(
+    ready_org: Org, factory: sessionmaker[Session], db_url: str, handed: bool
 ) -> None:
-    """PostgreSQL: a cancel racing a worker's open claim waits for it, then sees `sending`."""
-    if not db_url.startswith("postgresql"):
-        pytest.skip("SQLite has one writer: a claim and a cancel cannot interleave")
+    """PostgreSQL: a cancel racing a worker's open transaction waits for it; it refuses a
+    text the worker handed to the provider, and cancels one only claimed."""
     mid = queue_text(ready_org)
     claimed, result = threading.Event(), {}
 
@@ -163,6 +170,8 @@ def test_cancel_waits_for_a_concurrent_claim_and_then_refuses(
             horizon=timedelta(seconds=5),
         )
         assert [c.message_id for c in claims] == [mid]
+        if handed:
+            assert hand_off(worker, [mid], "worker-1", utcnow()) == {mid}
 
         def try_cancel() -> None:
             claimed.wait()
@@ -177,12 +186,19 @@ def test_cancel_waits_for_a_concurrent_claim_and_then_refuses(
         thread.start()
         claimed.set()
         _wait_for_lock_wait(factory)
-    # The claim committed: the waiting cancel re-reads the row and refuses.
+    # The worker committed: the waiting cancel re-reads the row and decides.
     thread.join(timeout=30)
     assert not thread.is_alive()
-    assert "handed to the provider" in result["outcome"]
     with factory() as s:
-        assert s.get(Message, mid).status == "sending"  # type: ignore[union-attr]
+        status = s.get(Message, mid).status  # type: ignore[union-attr]
+    if handed:
+        assert "handed to the provider" in result["outcome"]
+        assert status == "sending"
+    else:
+        assert result["outcome"] == "canceled"
+        assert status == "canceled"
+        with factory() as s, s.begin():
+            assert hand_off(s, [mid], "worker-1", utcnow()) == set()
 
 
 def _wait_for_lock_wait(factory: sessionmaker[Session], timeout: float = 20) -> None:

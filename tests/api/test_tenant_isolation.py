@@ -73,6 +73,7 @@ PROBES: list[tuple[str, str, Any, str]] = [
     ("GET", "/messages", None, "none_of_a"),
     ("GET", "/messages?patient_id={pid}", None, "404"),
     ("GET", "/messages/{mid}", None, "404"),
+    ("POST", "/messages/{mid}/cancel", None, "404"),
     ("GET", "/commlogs", None, "none_of_a"),
     ("GET", "/commlogs?patient_id={pid}", None, "404"),
     ("DELETE", "/commlogs/{cid}", None, "404"),

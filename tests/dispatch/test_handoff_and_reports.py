@@ -114,3 +114,22 @@ def test_an_unreachable_callback_before_the_send_answer_retries_instead_of_stick
     callback(factory, mid, "SM1", Status.UNDELIVERED, "30003")
     with transaction(factory) as s:
         assert s.get(Message, mid).status == "queued"
+
+
+def test_staff_can_cancel_a_claimed_text_until_it_is_handed_over(factory: Any) -> None:
+    from clinictext.services import cancel
+
+    org_id, pid = setup_org(factory, mps=1)
+    first, second = queue(factory, org_id, pid, "hello", n=2)
+    claim(factory, T0)
+    with transaction(factory) as s:
+        assert hand_off(s, [first], "w1", T0) == {first}
+    with transaction(factory) as s:
+        canceled = cancel.cancel(s, org_id, second, actor="staff", now=T0)
+        assert canceled.status == "canceled" and canceled.claimed_by is None
+    with transaction(factory) as s:
+        assert hand_off(s, [second], "w1", T0 + timedelta(seconds=1)) == set()
+    import pytest
+
+    with transaction(factory) as s, pytest.raises(cancel.NotCancelable):
+        cancel.cancel(s, org_id, first, actor="staff", now=T0)

@@ -222,7 +222,8 @@ def test_sending_to_alice_is_queued(server: Server, demo_ids: dict[str, int]) ->
 
     fetched = server.get(f"/api/v1/messages/{message['id']}")
     assert fetched.status_code == 200
-    assert fetched.json()["label"] == "Pending"
+    # The dispatcher runs in the demo server: the text may already be delivered.
+    assert fetched.json()["label"] in ("Pending", "Delivered")
 
 
 def test_sending_to_carla_is_refused_with_every_check_and_writes_nothing(

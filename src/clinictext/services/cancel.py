@@ -13,16 +13,12 @@ from typing import Any, cast
 from sqlalchemy import ColumnElement, CursorResult, update
 from sqlalchemy.orm import Session
 
-from clinictext.domain.statuses import DUE, Status
-from clinictext.services import audit
+from clinictext.domain.statuses import Status
+from clinictext.services import audit, outbox
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict
 from clinictext.services.messages import get_message
 from clinictext.store.models import Message, MessageEvent
-
-# Statuses in which nothing has reached the provider. Keep the SQL condition in
-# ``cancelable()``: it is the one place to widen (e.g. claimed but not yet handed over).
-CANCELABLE = DUE
 
 
 class NotCancelable(Conflict):
@@ -30,8 +26,9 @@ class NotCancelable(Conflict):
 
 
 def cancelable() -> ColumnElement[bool]:
-    """The SQL condition under which a message may still be canceled."""
-    return Message.status.in_(sorted(s.value for s in CANCELABLE))
+    """The SQL condition under which a message may still be canceled: the provider has not
+    been given it (due, or claimed by a worker and still waiting for its pacing slot)."""
+    return outbox.not_handed()
 
 
 def why_not(direction: str, status: Status) -> str:
@@ -73,7 +70,7 @@ def cancel(
                 Message.direction == "outbound",
                 cancelable(),
             )
-            .values(status=Status.CANCELED.value, updated_at=now)
+            .values(status=Status.CANCELED.value, updated_at=now, claimed_by=None, lease_until=None)
             .execution_options(synchronize_session=False)
         ),
     )
