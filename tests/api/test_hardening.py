@@ -574,3 +574,11 @@ def test_json_nested_too_deeply_to_read_is_400_malformed_json(ready_org: Org) ->
     raw = b"[" * 200_000 + b"]" * 200_000  # under the size cap, over the parser's depth
     error = _assert_error(_raw(ready_org, "POST", "/patients", raw), 400, "malformed_json")
     assert "nested too deeply" in error["message"]
+
+
+@pytest.mark.parametrize("depth", [500, 990])
+def test_a_deeply_nested_value_in_a_field_is_422(ready_org: Org, depth: int) -> None:
+    nested = b"[" * depth + b"]" * depth
+    raw = b'{"first_name": "A", "last_name": "B", "language": ' + nested + b"}"
+    answer = _raw(ready_org, "POST", "/patients", raw)
+    assert answer.status_code in (400, 422), answer.text

@@ -47,12 +47,17 @@ BROKEN_TEXT = (
 
 def has_broken_text(value: object) -> bool:
     """Whether a string anywhere in ``value`` (a JSON value) holds a lone surrogate."""
-    if isinstance(value, str):
-        return not value.isascii() and _LONE_SURROGATE.search(value) is not None
-    if isinstance(value, dict):
-        return any(has_broken_text(k) or has_broken_text(v) for k, v in value.items())
-    if isinstance(value, list | tuple):
-        return any(has_broken_text(v) for v in value)
+    pending = [value]  # a stack, not recursion: JSON can nest deeper than Python recurses
+    while pending:
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii() and _LONE_SURROGATE.search(item) is not None:
+                return True
+        elif isinstance(item, dict):
+            pending.extend(item.keys())
+            pending.extend(item.values())
+        elif isinstance(item, list | tuple):
+            pending.extend(item)
     return False
 
 
