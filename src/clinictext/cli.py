@@ -390,7 +390,13 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        # On SIGTERM, requests still running after this long are cut off, so a stop (or a
+        # restart) takes seconds, well within the dispatch lease.
+        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
+
+
+GRACEFUL_SHUTDOWN_SECONDS = 5
 
 
 @app.command("worker")

@@ -60,7 +60,13 @@ def record(
                 and (worker is None or message.claimed_by == worker)
             ):
                 message.attempts -= 1
-                requeue(session, message, now, now, "not attempted: the provider is unreachable")
+                requeue(
+                    session,
+                    message,
+                    now,
+                    now,
+                    "not handed over: the provider is unreachable or the worker is stopping",
+                )
             continue
         if outcome.log is not None:
             kind = (

@@ -77,6 +77,7 @@ class Dispatcher:
         self._next_probe = 0.0
         self._next_verification_check: datetime | None = None
         self.sent = 0
+        self._stop = asyncio.Event()  # set on SIGTERM: claimed texts not handed over go back
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         def run() -> Any:
@@ -87,6 +88,7 @@ class Dispatcher:
 
     async def run(self, stop: asyncio.Event) -> None:
         log.info("dispatcher %s started", self.name)
+        self._stop = stop
         while not stop.is_set():
             try:
                 busy = await self.step()
@@ -140,8 +142,10 @@ class Dispatcher:
         while waiting:
             delay = (waiting[0].slot - utcnow()).total_seconds()
             if delay > 0:
-                await asyncio.sleep(delay)
-            if self.provider_down_since is not None:
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
+            if self.provider_down_since is not None or self._stop.is_set():
+                # Not handed over: back to the queue now, not after the lease runs out.
                 results.extend(Result(c.message_id, None) for c in waiting)
                 break
             now = utcnow()
