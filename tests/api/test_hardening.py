@@ -582,3 +582,14 @@ def test_a_deeply_nested_value_in_a_field_is_422(ready_org: Org, depth: int) -> 
     raw = b'{"first_name": "A", "last_name": "B", "language": ' + nested + b"}"
     answer = _raw(ready_org, "POST", "/patients", raw)
     assert answer.status_code in (400, 422), answer.text
+
+
+@pytest.mark.parametrize("name", ["Clinic \udcff", "Clinic \ud83d", "Clinic\x00"])
+def test_an_organization_name_with_broken_text_is_refused(factory: Any, name: str) -> None:
+    with transaction(factory) as session, pytest.raises(orgs.Invalid) as caught:
+        orgs.create_org(session, name, actor="test")
+    assert caught.value.code == "invalid_text"
+    with transaction(factory) as session:
+        org = orgs.create_org(session, "Clinic", actor="test")
+        with pytest.raises(orgs.Invalid, match="key's name"):
+            orgs.create_api_key(session, org.id, name=name, actor="test")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import datetime
@@ -22,6 +23,7 @@ from clinictext.services.errors import Invalid, NotFound
 from clinictext.store.models import ApiKey, Organization
 
 KEY_PREFIX = "ct_"
+_BROKEN_TEXT = re.compile("[\ud800-\udfff\x00]")
 
 
 def validate_timezone(name: str) -> str:
@@ -45,12 +47,24 @@ def validate_clock_time(value: str, field: str) -> str:
     return value
 
 
+def _refuse_broken_text(text: str, what: str) -> None:
+    # A command line's undecodable bytes arrive as lone surrogates; no database stores one,
+    # and PostgreSQL stores no NUL either.
+    if _BROKEN_TEXT.search(text):
+        raise Invalid(
+            f"{what} contains a broken character (a NUL, bytes that are not UTF-8, or half "
+            "of an emoji); retype it.",
+            code="invalid_text",
+        )
+
+
 def create_org(
     session: Session, name: str, *, timezone: str = "America/New_York", actor: str = "cli"
 ) -> Organization:
     name = name.strip()
     if not name:
         raise Invalid("The organization needs a name.", code="invalid_name")
+    _refuse_broken_text(name, "The organization's name")
     org = Organization(
         name=name,
         timezone=validate_timezone(timezone),
@@ -133,6 +147,7 @@ def create_api_key(
     key: str | None = None,
 ) -> NewApiKey:
     get_org(session, org_id)
+    _refuse_broken_text(name, "The key's name")
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         organization_id=org_id,
