@@ -159,3 +159,19 @@ def test_only_messages_not_yet_handed_to_the_provider_can_be_canceled(status, ca
 )
 def test_delivered_undelivered_failed_canceled_and_received_are_final(status, final):
     assert is_final(Status(status)) is final
+
+
+def test_a_retry_starts_a_new_attempt_and_each_attempt_moves_forward_only() -> None:
+    from clinictext.domain.statuses import attempt_numbers
+
+    history = [
+        Status.QUEUED,
+        Status.SENDING,
+        Status.SENT,
+        Status.QUEUED,  # 30003: retried
+        Status.SENDING,
+        Status.DELIVERED,
+    ]
+    assert attempt_numbers(history) == [1, 1, 1, 2, 2, 2]
+    assert attempt_numbers([Status.SCHEDULED, Status.QUEUED, Status.CANCELED]) == [1, 1, 1]
+    assert attempt_numbers([]) == []

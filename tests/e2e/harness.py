@@ -412,8 +412,13 @@ def statuses(message: dict[str, Any]) -> list[str]:
 
 
 def assert_history_forward_only(message: dict[str, Any]) -> None:
-    """Ranks never go down and no status appears twice."""
-    seen = statuses(message)
-    ranks = [RANK[s] for s in seen]
-    assert ranks == sorted(ranks), f"history goes backwards: {seen}"
-    assert len(seen) == len(set(seen)), f"a status is recorded twice: {seen}"
+    """Within each attempt (a retry starts the next), ranks never go down and no status
+    appears twice; attempts are numbered 1, 2, ... in order."""
+    history = message["history"]
+    attempts = [h["attempt"] for h in history]
+    assert attempts == sorted(attempts) and attempts[:1] in ([], [1]), history
+    for attempt in set(attempts):
+        seen = [h["status"] for h in history if h["attempt"] == attempt]
+        ranks = [RANK[s] for s in seen]
+        assert ranks == sorted(ranks), f"attempt {attempt} goes backwards: {seen}"
+        assert len(seen) == len(set(seen)), f"a status is recorded twice: {seen}"

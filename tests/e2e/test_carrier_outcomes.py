@@ -20,6 +20,7 @@ from tests.e2e.harness import (
     Number,
     Patient,
     Server,
+    assert_history_forward_only,
     sqlite_server,
     statuses,
     wait_until,
@@ -170,6 +171,9 @@ def test_unreachable_persona_30003_is_retried_with_backoff_and_says_so(clinic: C
     message = wait_until(retried_twice, 30, "two retries of an unreachable handset")
     retries = [h for h in message["history"] if h["status"] == "queued" and h["detail"]]
     assert all("30003" in h["detail"] and "retrying in" in h["detail"] for h in retries)
+    # Each retry reads as a new attempt, never as the status going backwards.
+    assert [h["attempt"] for h in retries] == list(range(2, len(retries) + 2))
+    assert_history_forward_only(message)
     assert len(clinic.server.carrier_messages(to=patient.phone)) >= 2
     assert message["label"] == "Pending"
     current = clinic.get(f"/messages/{message_id}")

@@ -329,6 +329,9 @@ class HistoryOut(BaseModel):
     at: datetime
     error_code: str | None = None
     detail: str | None = None
+    attempt: int = Field(
+        default=1, description="The attempt this entry belongs to: a retry starts the next."
+    )
 
 
 class DiagnosisOut(BaseModel):

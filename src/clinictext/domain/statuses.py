@@ -82,3 +82,19 @@ def is_final(status: Status) -> bool:
 def can_cancel(status: Status) -> bool:
     """Only a message not yet handed to the provider can be canceled."""
     return status in DUE
+
+
+def attempt_numbers(history: list[Status]) -> list[int]:
+    """The attempt each status of a history (oldest first) belongs to, from 1.
+
+    The one step back a text takes is a retry: back to ``queued`` after a worker took it.
+    That starts the next attempt, so within an attempt the statuses only move forward.
+    """
+    numbers: list[int] = []
+    attempt, taken = 1, False
+    for status in history:
+        if status in DUE and taken:
+            attempt, taken = attempt + 1, False
+        taken = taken or RANK[status] >= RANK[Status.SENDING]
+        numbers.append(attempt)
+    return numbers

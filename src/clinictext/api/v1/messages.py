@@ -15,7 +15,7 @@ from clinictext.api.schemas import (
     MessageOut,
 )
 from clinictext.domain.checklist import Channel, SendKind
-from clinictext.domain.statuses import Status, label
+from clinictext.domain.statuses import Status, attempt_numbers, label
 from clinictext.services import cancel, messages, sending
 from clinictext.services.clock import utcnow
 from clinictext.services.messages import DiagnosisContext, MessageDetail, diagnosis_context
@@ -74,8 +74,14 @@ def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
         created_at=m.created_at,
         due_at=m.due_at if m.direction == "outbound" else None,
         history=[
-            HistoryOut(status=e.status, at=e.at, error_code=e.error_code, detail=e.detail)
-            for e in detail.events
+            HistoryOut(
+                status=e.status, at=e.at, error_code=e.error_code, detail=e.detail, attempt=n
+            )
+            for e, n in zip(
+                detail.events,
+                attempt_numbers([Status(e.status) for e in detail.events]),
+                strict=True,
+            )
         ],
         attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in detail.attempts],
         diagnosis=DiagnosisOut(summary=diagnosis.summary, fix=diagnosis.fix) if diagnosis else None,
