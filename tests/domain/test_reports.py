@@ -116,3 +116,22 @@ def test_a_signed_report_about_a_text_queued_again_is_adopted() -> None:
     """A crash found nothing and queued it again, then the carrier's callback proves it went."""
     action = decide(Recorded(Status.QUEUED, None, False), Report("SM1", Status.DELIVERED))
     assert (action.verb, action.status) == (Verb.ADVANCE, Status.DELIVERED)
+
+
+@pytest.mark.parametrize(
+    ("reachable", "code", "verb"),
+    [
+        (False, None, Verb.RETRY),  # no answer: the provider is down
+        (True, "30003", Verb.RETRY),  # a temporary carrier error
+        (True, "21211", Verb.ADVANCE),  # an invalid number: failed for good
+        (True, "21610", Verb.ADVANCE),  # the recipient opted out at the carrier
+    ],
+)
+def test_a_refused_send_is_retried_only_when_the_failure_is_temporary(
+    reachable: bool, code: str | None, verb: Verb
+) -> None:
+    from clinictext.domain.reports import decide_refusal
+
+    action = decide_refusal(reachable, code)
+    assert action.verb is verb
+    assert action.status is Status.FAILED

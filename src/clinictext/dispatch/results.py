@@ -9,8 +9,8 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.carrier_errors import is_transient, lookup
-from clinictext.domain.reports import Report
+from clinictext.domain.carrier_errors import lookup
+from clinictext.domain.reports import Report, Verb, decide_refusal
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import SendOutcome
@@ -81,13 +81,13 @@ def record(
             accepted.append(outcome.provider_id)
         elif message.status != Status.SENDING.value:
             continue  # a callback or a reconciliation settled it meanwhile
-        elif not outcome.reachable:
-            why = outcome.error_message or "the SMS provider is unreachable"
-            connector.note_error(session, message.organization_id, why, now)
-            retry_or_expire(session, message, why, outcome.error_code, now, policy, rng)
-        elif is_transient(outcome.error_code):
+        elif (action := decide_refusal(outcome.reachable, outcome.error_code)).verb is Verb.RETRY:
             entry = lookup(outcome.error_code)
-            why = entry.meaning if entry else (outcome.error_message or "a temporary error")
+            why = outcome.error_message or action.why
+            if outcome.reachable and entry is not None:
+                why = entry.meaning
+            if not outcome.reachable:
+                connector.note_error(session, message.organization_id, why, now)
             retry_or_expire(session, message, why, outcome.error_code, now, policy, rng)
         else:
             apply(

@@ -67,3 +67,16 @@ def decide(recorded: Recorded, report: Report) -> Action:
     if new is recorded.status and recorded.provider_id is not None:
         return Action(Verb.IGNORE, why="not news: the status is already this far")
     return Action(Verb.ADVANCE, status=new)
+
+
+def decide_refusal(reachable: bool, error_code: str | None) -> Action:
+    """A send the provider did not accept: try again later, or fail now.
+
+    No answer at all (timeout, connection refused, 5xx, 429) and transient carrier errors
+    are retried; any other refusal (an invalid number, an opted-out recipient) is final.
+    """
+    if not reachable:
+        return Action(Verb.RETRY, status=Status.FAILED, why="the SMS provider is unreachable")
+    if is_transient(error_code):
+        return Action(Verb.RETRY, status=Status.FAILED, why="a temporary error")
+    return Action(Verb.ADVANCE, status=Status.FAILED, why="refused by the provider")
