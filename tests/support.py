@@ -4,14 +4,30 @@ from __future__ import annotations
 
 import time
 import urllib.request
+from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
 
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinictext.domain.checklist import Channel
+from clinictext.domain.checklist import Channel, SendKind, Verification
 from clinictext.domain.consent import ConsentAction, ConsentLevel
+from clinictext.domain.content import check_body
+from clinictext.domain.segments import count_segments
+from clinictext.domain.statuses import Status
 from clinictext.services import consent, numbers, orgs, patients
+from clinictext.services.clock import utcnow
+from clinictext.services.sending import LANE_CONVERSATION, message_kind
 from clinictext.store.db import transaction
+from clinictext.store.models import (
+    AuditEvent,
+    Commlog,
+    Message,
+    MessageEvent,
+    Organization,
+    Patient,
+)
 
 
 @dataclass(frozen=True)
@@ -55,6 +71,128 @@ def seed_clinic(
             )
             patient_ids.append(pid)
         return SeededClinic(org.id, patient_ids, sender_ids)
+
+
+def queue_texts(
+    factory: sessionmaker[Session],
+    org_id: int,
+    texts: Sequence[tuple[int, str]],
+    *,
+    channel: Channel = Channel.CLINIC,
+    actor: str = "t",
+    now: datetime | None = None,
+) -> list[int]:
+    """Queue staff texts ``(patient_id, body)`` in bulk; their message ids, in order.
+
+    The rows are those ``sending.send`` writes for a staff text that passes the checklist
+    (the message ``queued`` and due now, its first status event, its commlog and the
+    ``message.queued`` audit entry), inserted with one executemany per table in one
+    transaction. The checklist is not run: seed a clinic that can text (``seed_clinic``).
+    """
+    now = now or utcnow()
+    kind = message_kind(channel, SendKind.MANUAL)
+    with transaction(factory) as s:
+        org = s.get(Organization, org_id)
+        assert org is not None, f"no organization {org_id}"
+        sender = next(
+            (
+                n
+                for n in numbers.list_numbers(s, org_id, channel)
+                if n.verification == Verification.VERIFIED.value
+            ),
+            None,
+        )
+        assert sender is not None, f"organization {org_id} has no verified {channel} number"
+        wanted = sorted({pid for pid, _ in texts})
+        phones = {
+            pid: phone
+            for pid, phone in s.execute(
+                select(Patient.id, Patient.phone).where(
+                    Patient.organization_id == org_id, Patient.id.in_(wanted)
+                )
+            )
+        }
+        segments = {body: count_segments(check_body(body)) for body in {b for _, b in texts}}
+        rows = []
+        for pid, body in texts:
+            phone = phones.get(pid)
+            assert phone, f"patient {pid} of organization {org_id} has no phone"
+            info = segments[body]
+            rows.append(
+                {
+                    "organization_id": org_id,
+                    "patient_id": pid,
+                    "sender_number_id": sender.id,
+                    "direction": "outbound",
+                    "kind": kind,
+                    "channel": channel.value,
+                    "lane": LANE_CONVERSATION,
+                    "body": body,
+                    "encoding": info.encoding,
+                    "segments": info.segments,
+                    "cost_micros": info.segments * org.segment_price_micros,
+                    "to_phone": phone,
+                    "from_phone": sender.number,
+                    "status": Status.QUEUED.value,
+                    "due_at": now,
+                    "attempts": 0,
+                    "created_by": actor,
+                    "created_at": now,
+                    "updated_at": now,
+                }
+            )
+        if not rows:
+            return []
+        ids = list(
+            s.scalars(insert(Message).returning(Message.id, sort_by_parameter_order=True), rows)
+        )
+        s.execute(
+            insert(MessageEvent),
+            [
+                {
+                    "organization_id": org_id,
+                    "message_id": mid,
+                    "status": Status.QUEUED.value,
+                    "detail": None,
+                    "at": now,
+                }
+                for mid in ids
+            ],
+        )
+        s.execute(
+            insert(Commlog),
+            [
+                {
+                    "organization_id": org_id,
+                    "patient_id": row["patient_id"],
+                    "message_id": mid,
+                    "direction": "outbound",
+                    "kind": kind,
+                    "at": now,
+                }
+                for mid, row in zip(ids, rows, strict=True)
+            ],
+        )
+        s.execute(
+            insert(AuditEvent),
+            [
+                {
+                    "organization_id": org_id,
+                    "actor": actor,
+                    "action": "message.queued",
+                    "entity": "message",
+                    "entity_id": mid,
+                    "data": {
+                        "patient_id": row["patient_id"],
+                        "channel": channel.value,
+                        "kind": kind,
+                    },
+                    "at": now,
+                }
+                for mid, row in zip(ids, rows, strict=True)
+            ],
+        )
+        return ids
 
 
 def wait_http(url: str, timeout: float = 30) -> None:
