@@ -87,7 +87,9 @@ def api_headers() -> Iterator[dict[str, str]]:
     derandomize=True,
     suppress_health_check=list(HealthCheck),
 )
-def test_every_answer_is_documented_and_none_is_a_server_error(case: Any, api_headers: dict[str, str]) -> None:
+def test_every_answer_is_documented_and_none_is_a_server_error(
+    case: Any, api_headers: dict[str, str]
+) -> None:
     """No 5xx; and every answer's status and body are the ones the document lists."""
     case.call_and_validate(
         headers=api_headers,
