@@ -946,11 +946,12 @@ def main(argv: list[str] | None = None) -> int:
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     workdir = Path(tempfile.mkdtemp(prefix=f"crash-{args.db}-", dir=out.parent))
+    measured = source()  # before the run: others may commit meanwhile
     result = run(args, workdir)
     print_report(args, result)
     out.write_text(
         json.dumps(
-            {"machine": machine_info(), "source": source(), "parameters": vars(args), **result},
+            {"machine": machine_info(), "source": measured, "parameters": vars(args), **result},
             indent=2,
             default=str,
         )
