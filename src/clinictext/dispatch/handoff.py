@@ -21,6 +21,7 @@ from clinictext.domain.consent import hand_off_refusal
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
+from clinictext.store.db import for_update
 from clinictext.store.models import Message
 
 
@@ -31,11 +32,9 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
     over after its lease ran out) is left alone and not sent.
     """
     query = select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()
     go: set[int] = set()
     consents = {}
-    for message in session.scalars(query):
+    for message in session.scalars(for_update(session, query)):
         if (
             message.status != Status.SENDING.value
             or message.claimed_by != worker

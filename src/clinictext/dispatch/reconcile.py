@@ -22,15 +22,19 @@ from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.reconciliation import SKEW, Candidate, Text, match
-from clinictext.domain.reports import Report
+from clinictext.domain.reports import Report, Verb
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import Provider, ProviderMessage
 from clinictext.services.status_updates import apply_report, match_parked, requeue
-from clinictext.store.models import Message
+from clinictext.store.db import for_update
+from clinictext.store.models import Message, SupersededSid
 
 # A group deferred because another worker is mid-send is looked at again this soon.
 DEFER = timedelta(seconds=2)
+# A live worker has the provider's answer within its timeout (15 s): a text handed over
+# longer ago than this and still "sending" was stranded by a crash, not in flight.
+IN_FLIGHT_WINDOW = timedelta(seconds=30)
 
 
 @dataclass(frozen=True)
@@ -114,19 +118,15 @@ def settle(
 ) -> tuple[int, int]:
     """Adopt what the provider has; queue again what it never got. Returns (adopted, requeued)."""
     adopted = requeued = 0
-    messages = {
-        m.id: m
-        for m in session.scalars(
-            select(Message).where(Message.id.in_([s.message_id for s in stale]))
-        )
-    }
+    query = select(Message).where(Message.id.in_([s.message_id for s in stale]))
+    messages = {m.id: m for m in session.scalars(for_update(session, query.order_by(Message.id)))}
 
     def ours(message_id: int) -> Message | None:
         m = messages.get(message_id)
         return m if m is not None and m.status == Status.SENDING.value else None
 
     def adopt(message: Message, found: ProviderMessage, why: str) -> None:
-        apply_report(
+        verb = apply_report(
             session,
             message,
             Report(found.provider_id, found.status, found.error_code),
@@ -136,6 +136,9 @@ def settle(
             error_message=found.error_message,
             detail=f"reconciled with the provider after an interrupted send: {why}",
         )
+        if verb is Verb.IGNORE and message.status == Status.SENDING.value:
+            # The provider's copy belongs to an attempt given up: this one never went.
+            requeue(session, message, now, now, "the provider has no copy of this attempt")
 
     found_ids: list[str] = []
     for s in stale:
@@ -171,15 +174,7 @@ def settle(
             )
             continue
         candidates = answers.listed.get(key, [])
-        owned = {
-            pid
-            for pid in session.scalars(
-                select(Message.provider_id).where(
-                    Message.provider_id.in_([c.provider_id for c in candidates])
-                )
-            )
-            if pid
-        }
+        owned = _owned(session, [c.provider_id for c in candidates])
         by_id = {c.provider_id: c for c in candidates}
         texts = [Text(s.message_id, s.body, s.created_at) for s in items]
         pool = [Candidate(c.provider_id, c.body, c.created_at) for c in candidates]
@@ -196,17 +191,32 @@ def settle(
     return adopted, requeued
 
 
+def _owned(session: Session, provider_ids: list[str]) -> set[str]:
+    """Which of ``provider_ids`` already belong to a text, or to an attempt given up."""
+    texts = session.scalars(
+        select(Message.provider_id).where(Message.provider_id.in_(provider_ids))
+    )
+    given_up = session.scalars(
+        select(SupersededSid.provider_id).where(SupersededSid.provider_id.in_(provider_ids))
+    )
+    return {pid for pid in texts if pid} | set(given_up)
+
+
 def _others_in_flight(
     session: Session, key: tuple[str, str], excluded: list[int], now: datetime
 ) -> bool:
-    """Whether another worker is handing texts to ``to`` from ``from_`` right now."""
+    """Whether a live worker is handing texts to ``to`` from ``from_`` right now.
+
+    Texts stranded by another crash (handed over long ago) do not count: two stranded
+    groups to one number would otherwise keep deferring each other.
+    """
     to, from_ = key
     return (
         session.scalar(
             select(Message.id)
             .where(
                 Message.status == Status.SENDING.value,
-                Message.handed_at.is_not(None),
+                Message.handed_at >= now - IN_FLIGHT_WINDOW,
                 Message.lease_until >= now,
                 Message.to_phone == to,
                 Message.from_phone == from_,

@@ -22,6 +22,7 @@ from clinictext.services.status_updates import (
     requeue,
     retry_or_expire,
 )
+from clinictext.store.db import for_update
 from clinictext.store.models import Message
 
 
@@ -40,12 +41,9 @@ def record(
     worker: str | None = None,
 ) -> None:
     """Apply every result; accepted texts become ``sent`` unless a callback got there first."""
-    by_id = {
-        m.id: m
-        for m in session.scalars(
-            select(Message).where(Message.id.in_([r.message_id for r in results]))
-        )
-    }
+    ids = [r.message_id for r in results]
+    query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
+    by_id = {m.id: m for m in session.scalars(for_update(session, query))}
     accepted: list[str] = []
     for result in results:
         message = by_id.get(result.message_id)

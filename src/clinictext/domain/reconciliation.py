@@ -5,8 +5,9 @@ leaves texts whose provider id is unknown. The provider lists what it sent to a 
 from a sender; a text is that list's message with the same body, dated no earlier than
 the text (less clock skew). Two rules keep a crash from duplicating a text:
 
-- a carrier message belongs to one text only: one already owned by another text, or
-  matched to an earlier text in this round, is never matched again;
+- a carrier message belongs to one text only: one already owned by another text (or by
+  an attempt given up for a retry), or matched to an earlier text in this round, is never
+  matched again;
 - when several unowned messages fit (a patient sent the same body twice), the earliest
   goes to the earliest text, and the reason says that the match was ambiguous.
 
@@ -66,8 +67,8 @@ def match(texts: Iterable[Text], candidates: Iterable[Candidate], owned: set[str
         why = "the provider's only unclaimed copy of it"
         if len(fits) > 1:
             why = (
-                f"the earliest of {len(fits)} unclaimed copies with the same body "
-                "(the same text was sent more than once)"
+                f"the earliest of {len(fits)} unclaimed carrier messages with this body "
+                "(several texts to this number share it)"
             )
         matches.append(Match(text.message_id, chosen.provider_id, why))
     return matches

@@ -8,6 +8,7 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.statuses import DUE, Status
+from clinictext.store.db import for_update
 from clinictext.store.models import Message, MessageEvent
 
 
@@ -42,16 +43,19 @@ def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, 
 
     A worker holding a claimed text finds it canceled at its hand-off and sends nothing.
     """
-    query = select(Message).where(
-        Message.organization_id == org_id,
-        Message.direction == "outbound",
-        Message.to_phone == phone,
-        not_handed(),
+    query = (
+        select(Message)
+        .where(
+            Message.organization_id == org_id,
+            Message.direction == "outbound",
+            Message.to_phone == phone,
+            not_handed(),
+        )
+        .order_by(Message.id)
     )
-    if session.get_bind().dialect.name == "postgresql":
-        query = query.with_for_update()  # waits for a hand-off in progress (dispatch.handoff)
     count = 0
-    for message in session.scalars(query):
+    # Locked: waits for a hand-off in progress (dispatch.handoff), then sees it.
+    for message in session.scalars(for_update(session, query)):
         cancel(session, message, now, why)
         count += 1
     return count

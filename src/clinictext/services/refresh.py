@@ -15,6 +15,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TypeVar
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.reports import Report
@@ -23,7 +24,7 @@ from clinictext.providers.base import CallLog, Provider, ProviderMessage, Provid
 from clinictext.services import connector, status_updates
 from clinictext.services.clock import utcnow
 from clinictext.services.verification import check_verifications
-from clinictext.store.db import transaction
+from clinictext.store.db import for_update, transaction
 from clinictext.store.models import Message
 
 # Texts asked about per round trip to the database; each batch's look-ups run this many
@@ -115,7 +116,8 @@ async def _ask_about_sent(
     def save(found: list[tuple[int, ProviderMessage]]) -> Callable[[Session], None]:
         def run(session: Session) -> None:
             for message_id, item in found:
-                message = session.get(Message, message_id)
+                query = select(Message).where(Message.id == message_id)
+                message = session.scalar(for_update(session, query))
                 if message is not None:
                     status_updates.apply_report(
                         session,

@@ -25,6 +25,7 @@ from clinictext.domain.statuses import Status, advance
 from clinictext.providers.base import StatusReport
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
+from clinictext.store.db import for_update
 from clinictext.store.models import (
     Message,
     MessageEvent,
@@ -120,12 +121,20 @@ def _side_effect(session: Session, message: Message, code: str, at: datetime) ->
 
 
 def find_for_callback(session: Session, provider_id: str, message_id: int | None) -> Message | None:
-    """The message a callback is about: by the id in its URL, else by the provider's id."""
+    """The message a callback is about: by the id in its URL, else by the provider's id.
+
+    The row is locked (PostgreSQL) so that the report and the dispatcher's own record of
+    the same text apply one after the other, never one over the other.
+    """
     if message_id is not None:
-        message = session.get(Message, message_id)
+        message = session.scalar(
+            for_update(session, select(Message).where(Message.id == message_id))
+        )
         if message is not None and message.provider_id in (None, provider_id):
             return message
-    return session.scalar(select(Message).where(Message.provider_id == provider_id))
+    return session.scalar(
+        for_update(session, select(Message).where(Message.provider_id == provider_id))
+    )
 
 
 def park(

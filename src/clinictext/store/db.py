@@ -9,7 +9,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, create_engine, event
+from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -67,6 +67,19 @@ def read_only(engine: Engine) -> Engine:
     write inside one may fail at once with "database is locked" (answered 503).
     """
     return engine.execution_options(**{_READ_ONLY: True})
+
+
+def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
+    """``stmt``, locking the rows it reads until the transaction ends, and reading them
+    afresh even if the session holds them already.
+
+    On PostgreSQL two transactions may read the same message and both write it; the lock
+    makes the second wait and see the first's change. A SQLite transaction that writes
+    holds the one write lock from its BEGIN IMMEDIATE, so nothing more is needed there.
+    """
+    if session.get_bind().dialect.name != "postgresql":
+        return stmt
+    return stmt.with_for_update().execution_options(populate_existing=True)
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
