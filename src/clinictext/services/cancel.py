@@ -80,15 +80,7 @@ def cancel(
             why_not(message.direction, Status(message.status)),
             message_status=message.status,
         )
-    session.add(
-        MessageEvent(
-            organization_id=org_id,
-            message_id=message.id,
-            status=Status.CANCELED.value,
-            detail=reason(actor),
-            at=now,
-        )
-    )
+    session.add(MessageEvent.of(message, Status.CANCELED.value, now, detail=reason(actor)))
     audit.record(
         session,
         org_id,

@@ -28,15 +28,7 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
     sent or received, has one)."""
     session.add(message)
     session.flush()
-    session.add(
-        MessageEvent(
-            organization_id=message.organization_id,
-            message_id=message.id,
-            status=message.status,
-            detail=detail,
-            at=message.created_at,
-        )
-    )
+    session.add(MessageEvent.of(message, message.status, message.created_at, detail=detail))
     session.add(
         Commlog(
             organization_id=message.organization_id,

@@ -27,15 +27,7 @@ def cancel(session: Session, message: Message, now: datetime, why: str) -> None:
     message.error_message = why
     message.claimed_by = None
     message.lease_until = None
-    session.add(
-        MessageEvent(
-            organization_id=message.organization_id,
-            message_id=message.id,
-            status=Status.CANCELED.value,
-            detail=why,
-            at=now,
-        )
-    )
+    session.add(MessageEvent.of(message, Status.CANCELED.value, now, detail=why))
 
 
 def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, why: str) -> int:

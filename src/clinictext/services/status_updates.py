@@ -63,16 +63,7 @@ def apply(
         entry = lookup(error_code)
         message.error_code = error_code
         message.error_message = error_message or (entry.meaning if entry else None)
-    session.add(
-        MessageEvent(
-            organization_id=message.organization_id,
-            message_id=message.id,
-            status=new.value,
-            error_code=error_code,
-            detail=detail,
-            at=at,
-        )
-    )
+    session.add(MessageEvent.of(message, new.value, at, error_code=error_code, detail=detail))
     if error_code and new in (Status.FAILED, Status.UNDELIVERED):
         _side_effect(session, message, error_code, at)
     return True
@@ -201,15 +192,7 @@ def requeue(session: Session, message: Message, due: datetime, now: datetime, wh
     message.lease_until = None
     message.handed_at = None
     message.updated_at = now
-    session.add(
-        MessageEvent(
-            organization_id=message.organization_id,
-            message_id=message.id,
-            status=Status.QUEUED.value,
-            detail=why,
-            at=now,
-        )
-    )
+    session.add(MessageEvent.of(message, Status.QUEUED.value, now, detail=why))
 
 
 def retry_or_expire(

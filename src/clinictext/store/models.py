@@ -285,6 +285,26 @@ class MessageEvent(Base):
     detail: Mapped[str | None] = mapped_column(Text)
     at: Mapped[datetime] = mapped_column(UTCDateTime)
 
+    @classmethod
+    def of(
+        cls,
+        message: Message,
+        status: str,
+        at: datetime,
+        *,
+        detail: str | None = None,
+        error_code: str | None = None,
+    ) -> MessageEvent:
+        """The history entry for ``message`` reaching ``status`` at ``at``."""
+        return cls(
+            organization_id=message.organization_id,
+            message_id=message.id,
+            status=status,
+            error_code=error_code,
+            detail=detail,
+            at=at,
+        )
+
 
 class Commlog(Base):
     __tablename__ = "commlogs"
