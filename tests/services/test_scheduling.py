@@ -138,3 +138,33 @@ def test_spend_limit_blocks_manual_texts_and_not_automated_ones(factory: Any) ->
         send(factory, org_id, pid, now, SendKind.MANUAL)
     assert [c.id for c in refused.value.extra["checks"] if not c.ok] == ["spend_limit"]
     assert send(factory, org_id, pid, now) == ("queued", now)
+
+
+def test_a_send_window_saved_before_strict_checks_refuses_automated_texts_with_a_fix(
+    factory: Any,
+) -> None:
+    """A window like "+8:00" (accepted by older versions) is a 422 that says what to do."""
+    from sqlalchemy import update
+
+    from clinictext.domain.checklist import Channel, SendKind
+    from clinictext.services import sending
+    from clinictext.services.errors import Invalid
+    from clinictext.store.db import transaction
+    from clinictext.store.models import Organization
+    from tests.support import seed_clinic
+
+    seeded = seed_clinic(factory)
+    with transaction(factory) as s:
+        s.execute(update(Organization).values(send_window_start="+8:00"))
+    with transaction(factory) as s, pytest.raises(Invalid) as refused:
+        sending.send(
+            s,
+            seeded.org_id,
+            seeded.patient_ids[0],
+            Channel.CLINIC,
+            "Reminder",
+            actor="t",
+            send_kind=SendKind.AUTOMATED,
+        )
+    assert refused.value.code == "invalid_send_window"
+    assert "send window" in refused.value.message

@@ -12,7 +12,7 @@ from clinictext.domain.checklist import SendKind
 from clinictext.domain.frequency import next_allowed
 from clinictext.domain.send_window import NoSendWindowError, Window, place
 from clinictext.domain.statuses import Status
-from clinictext.services.errors import CannotText
+from clinictext.services.errors import CannotText, Invalid
 from clinictext.store.models import Message, Organization, Patient
 
 _NOT_COUNTED = (Status.CANCELED.value, Status.FAILED.value)
@@ -43,7 +43,14 @@ def slot_for(
     """Now for staff texts; for automated and campaign texts the next allowed moment."""
     if kind is SendKind.MANUAL:
         return Slot(now, None)
-    window = Window.parse(org.send_window_start, org.send_window_end)
+    try:
+        window = Window.parse(org.send_window_start, org.send_window_end)
+    except ValueError as err:  # saved before times were checked strictly
+        raise Invalid(
+            f"{err} Set the send window again in the organization settings "
+            "(PATCH /api/v1/org with send_window).",
+            code="invalid_send_window",
+        ) from None
     times = _automated_times(session, patient) if kind is SendKind.AUTOMATED else []
     at, reason = now, None
     for _ in range(20):

@@ -32,6 +32,7 @@ def make_engine(url: str) -> Engine:
             connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
             pool_pre_ping=False,
             pool_timeout=POOL_TIMEOUT_SECONDS,
+            hide_parameters=True,  # a database error's message must not carry patient data
         )
 
         @event.listens_for(engine, "connect")
@@ -56,7 +57,12 @@ def make_engine(url: str) -> Engine:
 
         return engine
     return create_engine(
-        url, pool_pre_ping=True, pool_size=10, max_overflow=20, pool_timeout=POOL_TIMEOUT_SECONDS
+        url,
+        pool_pre_ping=True,
+        pool_size=10,
+        max_overflow=20,
+        pool_timeout=POOL_TIMEOUT_SECONDS,
+        hide_parameters=True,  # a database error's message must not carry patient data
     )
 
 
