@@ -20,7 +20,7 @@ from clinictext.domain.consent import (
     OptInSource,
     OptOutSource,
 )
-from clinictext.domain.keywords import Keyword, classify, detect_revocation
+from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.leads import LeadStage, is_active
 from clinictext.domain.replies import (
     ReplyContext,
@@ -29,6 +29,7 @@ from clinictext.domain.replies import (
     opt_in_template,
     render,
 )
+from clinictext.domain.revocation import detect_revocation
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
 from clinictext.services.leads import get_lead
