@@ -10,8 +10,9 @@ from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import SendKind
 from clinictext.domain.frequency import next_allowed
-from clinictext.domain.send_window import NoSendWindowError, Window, place
+from clinictext.domain.send_window import Window
 from clinictext.domain.statuses import Status
+from clinictext.domain.window_search import NoSendWindowError, place
 from clinictext.services.errors import CannotText, Invalid
 from clinictext.store.models import Message, Organization, Patient
 
