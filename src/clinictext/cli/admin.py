@@ -1,111 +1,56 @@
-"""The ``clinictext`` command line (Typer)."""
+"""Administration commands: short commands that do one thing and exit.
+
+``db upgrade``, ``org create``, ``apikey create``, ``can-text``, ``send``, ``cancel``,
+``import`` and ``connector status/acknowledge/refresh``. Each loads, calls one service and
+prints the answer (one JSON object with ``--json``); a service error is exit 2, a "no"
+answer (cannot text, not canceled, nothing imported) exit 1.
+"""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import logging
-import os
-import signal
-import sys
 from pathlib import Path
 from typing import Annotated, Any
 
 import typer
-from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.table import Table
-from sqlalchemy.engine import make_url
-from sqlalchemy.exc import ArgumentError, DBAPIError
 
+from clinictext.cli import (
+    CLI_ACTOR,
+    JsonOpt,
+    OrgOpt,
+    console,
+    emit,
+    err_console,
+    fail,
+    session_maker,
+)
 from clinictext.config import get_settings
 from clinictext.domain.checklist import Channel, SendKind
-from clinictext.services import cancel, demo, importing, orgs, sending
+from clinictext.services import cancel, importing, orgs, sending
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import ServiceError
-from clinictext.store.db import make_engine, session_factory, transaction, upgrade
+from clinictext.store.db import transaction, upgrade
 
-# SQLSTATEs of a PostgreSQL schema that lacks our tables or columns (not migrated).
-_UNDEFINED_TABLE_OR_COLUMN = ("42P01", "42703")
-
-
-def _database_url_shown() -> str:
-    url = get_settings().database_url
-    try:
-        return make_url(url).render_as_string(hide_password=True)
-    except ArgumentError:
-        return "(unreadable URL)"
-
-
-def database_problem(err: DBAPIError) -> str:
-    """One line saying what is wrong with the configured database and what to do."""
-    url = _database_url_shown()
-    detail = str(err.orig).strip().splitlines()[0] if str(err.orig).strip() else type(err).__name__
-    missing = getattr(err.orig, "sqlstate", None) in _UNDEFINED_TABLE_OR_COLUMN or any(
-        phrase in detail.lower() for phrase in ("no such table", "no such column")
-    )
-    if missing:
-        return (
-            f"The database {url} has no clinictext tables, or an older schema ({detail}): "
-            "run 'clinictext db upgrade', or set CLINICTEXT_DATABASE_URL to the database "
-            "you meant."
-        )
-    return (
-        f"Cannot use the database {url} ({detail[:200]}): check that the server is running "
-        "(or that the SQLite file's folder exists), or set CLINICTEXT_DATABASE_URL to the "
-        "right one; a new database needs 'clinictext db upgrade'."
-    )
-
-
-class ClinicText(typer.Typer):
-    """The command line: a database that is missing, unreachable or not migrated is one
-    line and exit 2 (an error), never a traceback or the exit 1 of a "no" answer."""
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        try:
-            return super().__call__(*args, **kwargs)
-        except DBAPIError as err:
-            line = database_problem(err)
-            if "--json" in sys.argv[1:]:
-                print(json.dumps({"error": {"code": "database_unavailable", "message": line}}))
-            else:
-                print(f"Error: {line}", file=sys.stderr)
-            sys.exit(2)
-
-
-app = ClinicText(help="clinictext: two-way patient texting for clinics.", no_args_is_help=True)
 db_app = typer.Typer(help="Database maintenance.", no_args_is_help=True)
 org_app = typer.Typer(help="Organizations.", no_args_is_help=True)
 key_app = typer.Typer(help="API keys.", no_args_is_help=True)
-app.add_typer(db_app, name="db")
-app.add_typer(org_app, name="org")
-app.add_typer(key_app, name="apikey")
 connector_app = typer.Typer(help="The connector to the SMS provider.", no_args_is_help=True)
-app.add_typer(connector_app, name="connector")
-
-console = Console()
-err_console = Console(stderr=True)
-CLI_ACTOR = "cli"
-
-JsonOpt = Annotated[bool, typer.Option("--json", help="Print one JSON object.")]
-OrgOpt = Annotated[int, typer.Option("--org", help="The organization's id.", min=1)]
 
 
-def _factory():  # type: ignore[no-untyped-def]
-    return session_factory(make_engine(get_settings().database_url))
-
-
-def _fail(err: ServiceError, as_json: bool) -> None:
-    if as_json:
-        print(json.dumps({"error": {"code": err.code, "message": err.message}}))
-    else:
-        err_console.print(f"[red]Error:[/red] {err.message}")
-    raise typer.Exit(2)
-
-
-def _emit(data: dict[str, Any]) -> None:
-    print(json.dumps(data, default=str))
+def register(app: typer.Typer) -> None:
+    """Add the administration commands to ``app``."""
+    app.add_typer(db_app, name="db")
+    app.add_typer(org_app, name="org")
+    app.add_typer(key_app, name="apikey")
+    app.add_typer(connector_app, name="connector")
+    app.command("can-text")(can_text)
+    app.command("send")(send)
+    app.command("cancel")(cancel_text)
+    app.command("import")(import_csv)
 
 
 @db_app.command("upgrade")
@@ -123,13 +68,13 @@ def org_create(
 ) -> None:
     """Create an organization (texting starts disabled)."""
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             org = orgs.create_org(session, name, timezone=timezone, actor=CLI_ACTOR)
             data = {"id": org.id, "name": org.name}
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit(data)
+        emit(data)
     else:
         console.print(f"Created organization {data['id']}: {data['name']}")
 
@@ -142,17 +87,16 @@ def apikey_create(
 ) -> None:
     """Create an API key for an organization; the key is shown once."""
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             new = orgs.create_api_key(session, org, name=name, actor=CLI_ACTOR)
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit({"id": new.id, "key": new.key})
+        emit({"id": new.id, "key": new.key})
     else:
         console.print(f"API key {new.id} (shown once, store it now): [bold]{new.key}[/bold]")
 
 
-@app.command("can-text")
 def can_text(
     patient_id: Annotated[int, typer.Argument(min=1)],
     org: OrgOpt,
@@ -162,13 +106,13 @@ def can_text(
 ) -> None:
     """Whether a patient can be texted, check by check (exit 0 when textable, 1 when not)."""
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             verdict = evaluate_patient(session, org, patient_id, channel, kind, now=utcnow())
             name = f"{verdict.patient.first_name} {verdict.patient.last_name}"
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit(
+        emit(
             {
                 "can_text": verdict.ok,
                 "channel": channel.value,
@@ -195,7 +139,6 @@ def can_text(
     raise typer.Exit(0 if verdict.ok else 1)
 
 
-@app.command("send")
 def send(
     patient_id: Annotated[int, typer.Argument(min=1)],
     org: OrgOpt,
@@ -205,7 +148,7 @@ def send(
 ) -> None:
     """Send a staff text (runs the checklist; exit 1 and the failing checks when refused)."""
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             message = sending.send(session, org, patient_id, channel, body, actor=CLI_ACTOR)
             data = {
                 "id": message.id,
@@ -234,14 +177,13 @@ def send(
                     if not c.ok:
                         err_console.print(f"  {c.id}: {c.fix}")
             raise typer.Exit(1) from None
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit(data)
+        emit(data)
     else:
         console.print(f"Message {data['id']} is {data['status']} ({data['segments']} segment(s)).")
 
 
-@app.command("cancel")
 def cancel_text(
     message_id: Annotated[int, typer.Argument(min=1, help="The message's id.")],
     org: OrgOpt,
@@ -253,24 +195,23 @@ def cancel_text(
     from clinictext.api.v1.messages import message_out
 
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             message = cancel.cancel(session, org, message_id, actor=CLI_ACTOR)
             out = message_out(session, message)  # the same shape as the API's answer
     except cancel.NotCancelable as err:
         if as_json:
-            _emit({"error": {"code": err.code, "message": err.message}})
+            emit({"error": {"code": err.code, "message": err.message}})
         else:
             err_console.print(f"[red]Not canceled:[/red] {err.message}")
         raise typer.Exit(1) from None
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit(out.model_dump(mode="json", by_alias=True))
+        emit(out.model_dump(mode="json", by_alias=True))
     else:
         console.print(f"Message {out.id} is canceled; it will not be sent.")
 
 
-@app.command("import")
 def import_csv(
     path: Annotated[Path, typer.Argument(exists=True, dir_okay=False, readable=True)],
     org: OrgOpt,
@@ -290,7 +231,7 @@ def import_csv(
     """
     try:
         rows = importing.read_csv(path.read_bytes())
-        with _factory()() as session, session.begin():
+        with session_maker()() as session, session.begin():
             orgs.get_org(session, org)
             with Progress(
                 TextColumn("Importing patients"),
@@ -312,7 +253,7 @@ def import_csv(
             if not report.committed:
                 session.rollback()
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     summary = {
         "rows": report.rows,
         "created": report.created if report.committed else 0,
@@ -321,7 +262,7 @@ def import_csv(
         "imported": report.committed,
     }
     if as_json:
-        _emit(summary)
+        emit(summary)
     else:
         if report.rejected:
             table = Table(title="Rejected rows")
@@ -343,133 +284,12 @@ def import_csv(
     raise typer.Exit(0 if report.committed else 1)
 
 
-def _public_url_for(host: str, port: int) -> None:
-    """Default the public URL to the address served, unless it was configured."""
-    if "CLINICTEXT_PUBLIC_URL" not in os.environ:
-        shown = "127.0.0.1" if host in ("0.0.0.0", "::") else host
-        os.environ["CLINICTEXT_PUBLIC_URL"] = f"http://{shown}:{port}"
-        get_settings.cache_clear()
-
-
-@app.command("serve")
-def serve(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8000,
-    demo_data: Annotated[bool, typer.Option("--demo", help="Seed the demo clinic.")] = False,
-    dispatch: Annotated[
-        bool, typer.Option("--dispatch/--no-dispatch", help="Run the dispatch worker too.")
-    ] = True,
-) -> None:
-    """Apply migrations and run the API, the webhooks, the dispatcher and (with the
-    simulator provider) the carrier simulator, in one process."""
-    import uvicorn
-
-    from clinictext.api.app import create_app
-
-    _public_url_for(host, port)
-    settings = get_settings()
-    if settings.provider == "simulator":
-        console.print(
-            "[bold black on yellow] SIMULATOR MODE: NO REAL TEXTS ARE SENT. [/] Every text goes "
-            f"to the built-in carrier simulator at {settings.public_url.rstrip('/')}/simulator, "
-            "never to a phone. To text patients, set CLINICTEXT_PROVIDER=twilio with "
-            "CLINICTEXT_TWILIO_ACCOUNT_SID and CLINICTEXT_TWILIO_AUTH_TOKEN."
-        )
-    upgrade(settings.database_url)
-    if demo_data:
-        with transaction(_factory()) as session:
-            seed = demo.seed(session)
-        console.print(
-            f"Demo clinic ready: organization {seed.org_id}, API key [bold]{seed.api_key}[/bold]; "
-            f"{demo.SETUP_ORG}: organization {seed.setup_org_id}, key {seed.setup_api_key}."
-        )
-        for name, pid in sorted(seed.patients.items(), key=lambda kv: kv[1]):
-            console.print(f"  patient {pid}: {name}")
-    uvicorn.run(
-        create_app(settings, dispatcher=dispatch),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        # On SIGTERM, requests still running after this long are cut off, so a stop (or a
-        # restart) takes seconds, well within the dispatch lease.
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
-
-
-GRACEFUL_SHUTDOWN_SECONDS = 5
-
-
-@app.command("worker")
-def worker() -> None:
-    """Run the dispatch worker alone (scale-out: several workers share one PostgreSQL)."""
-    from clinictext.dispatch.worker import DispatchConfig, Dispatcher
-    from clinictext.providers.factory import build_provider
-
-    settings = get_settings()
-    logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(name)s %(message)s")
-
-    async def main() -> None:
-        stop = asyncio.Event()
-        loop = asyncio.get_running_loop()
-        for sig in (signal.SIGINT, signal.SIGTERM):
-            loop.add_signal_handler(sig, stop.set)
-        provider = build_provider(settings)
-        engine = make_engine(settings.database_url)
-        try:
-            config = DispatchConfig.from_settings(settings)
-            await Dispatcher(session_factory(engine), provider, config).run(stop)
-        finally:
-            await provider.close()
-            engine.dispose()
-
-    asyncio.run(main())
-
-
-@app.command("simulator")
-def simulator(
-    host: Annotated[str, typer.Option(help="Address to listen on.")] = "127.0.0.1",
-    port: Annotated[int, typer.Option(help="Port to listen on.")] = 8025,
-    webhook_url: Annotated[
-        str | None,
-        typer.Option(
-            help="Where patient replies are posted (default: the public URL's "
-            "/webhooks/twilio/sms)."
-        ),
-    ] = None,
-) -> None:
-    """Run the Twilio-compatible carrier simulator alone."""
-    import uvicorn
-
-    from clinictext.providers.factory import credentials, simulator_seed
-    from clinictext.simulator.app import SimulatorSettings, create_simulator
-
-    settings = get_settings()
-    sid, token = credentials(settings.model_copy(update={"provider": "simulator"}))
-    inbound = webhook_url or settings.public_url.rstrip("/") + "/webhooks/twilio/sms"
-    console.print(
-        f"Carrier simulator on http://{host}:{port} (account {sid}); replies go to {inbound}"
-    )
-    uvicorn.run(
-        create_simulator(
-            SimulatorSettings(
-                account_sid=sid,
-                auth_token=token,
-                inbound_webhook_url=inbound,
-                seed=simulator_seed(settings),
-            )
-        ),
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-    )
-
-
 def _print_connector(state: Any, as_json: bool) -> None:
     from clinictext.api.v1.connector import connector_out
 
     out = connector_out(state)  # the same shape as GET /api/v1/connector
     if as_json:
-        _emit(out.model_dump(mode="json"))
+        emit(out.model_dump(mode="json"))
         return
     colour = {"up": "green", "degraded": "yellow", "down": "red"}[out.state]
     since = f" since {out.since:%Y-%m-%d %H:%M:%S} UTC" if out.since else ""
@@ -496,11 +316,11 @@ def connector_status(org: OrgOpt, as_json: JsonOpt = False) -> None:
     from clinictext.services import connector
 
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             orgs.get_org(session, org)
             state = connector.status(session, org, utcnow())
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     _print_connector(state, as_json)
 
 
@@ -510,13 +330,13 @@ def connector_acknowledge(org: OrgOpt, as_json: JsonOpt = False) -> None:
     from clinictext.services import connector
 
     try:
-        with transaction(_factory()) as session:
+        with transaction(session_maker()) as session:
             orgs.get_org(session, org)
             count = connector.acknowledge(session, org, CLI_ACTOR, utcnow())
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
     if as_json:
-        _emit({"acknowledged": count})
+        emit({"acknowledged": count})
     else:
         console.print(f"Acknowledged {count} error(s).")
 
@@ -529,12 +349,12 @@ def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
     from clinictext.services.refresh import refresh
 
     settings = get_settings()
-    factory = _factory()
+    factory = session_maker()
     try:
         with transaction(factory) as session:
             orgs.get_org(session, org)
     except ServiceError as err:
-        _fail(err, as_json)
+        fail(err, as_json)
 
     async def run() -> Any:
         provider = build_provider(settings)
@@ -546,7 +366,7 @@ def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
 
     result = asyncio.run(run())
     if as_json:
-        _emit(
+        emit(
             {
                 "state": result.status.view.state.value,
                 "redriven": result.redriven,
@@ -556,11 +376,3 @@ def connector_refresh(org: OrgOpt, as_json: JsonOpt = False) -> None:
     else:
         _print_connector(result.status, False)
         console.print(f"Re-drove {result.redriven} text(s); refreshed {result.checked} status(es).")
-
-
-def main() -> None:  # pragma: no cover - console entry
-    app()
-
-
-if __name__ == "__main__":  # pragma: no cover
-    sys.exit(app())
