@@ -60,8 +60,8 @@ from typing import IO, Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import Engine, create_engine, func, select, text
-from tests.pg import free_port, start_server
+from sqlalchemy import Engine, func, select
+from tests.pg import free_port, migrated_postgres
 from tests.support import queue_texts, seed_clinic
 
 from bench.http_clients import machine_info
@@ -191,17 +191,8 @@ def database(kind: str, url: str | None, workdir: Path) -> Iterator[str]:
         upgrade(url)
         yield url
         return
-    server = start_server()
-    try:
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE crash"))
-        admin.dispose()
-        url = server.url("crash")
-        upgrade(url)
+    with migrated_postgres("crash") as url:
         yield url
-    finally:
-        server.stop()
 
 
 def bodies_for(args: argparse.Namespace, rng: random.Random) -> list[tuple[int, str]]:

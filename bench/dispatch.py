@@ -34,8 +34,8 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
-from sqlalchemy import create_engine, func, insert, select, text
-from tests.pg import free_port, start_server
+from sqlalchemy import func, insert, select
+from tests.pg import free_port, migrated_postgres
 from tests.support import seed_clinic, wait_http
 
 from bench.http_clients import machine_info
@@ -59,17 +59,8 @@ def database(backend: str) -> Iterator[str]:
             upgrade(url)
             yield url
         return
-    server = start_server()
-    try:
-        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
-        with admin.connect() as conn:
-            conn.execute(text("CREATE DATABASE bench"))
-        admin.dispose()
-        url = server.url("bench")
-        upgrade(url)
+    with migrated_postgres("bench") as url:
         yield url
-    finally:
-        server.stop()
 
 
 def seed_org(url: str, patients_n: int = 50) -> tuple[int, list[int], list[int]]:

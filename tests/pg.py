@@ -12,6 +12,8 @@ import socket
 import subprocess
 import tempfile
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -135,3 +137,23 @@ def start_server() -> PostgresServer:
     server = PostgresServer(bindir, root, free_port(), as_user)
     server.start()
     return server
+
+
+@contextmanager
+def migrated_postgres(name: str) -> Iterator[str]:
+    """A throwaway PostgreSQL server holding one migrated database; its URL."""
+    from sqlalchemy import create_engine, text
+
+    from clinictext.store.db import upgrade
+
+    server = start_server()
+    try:
+        admin = create_engine(server.url(), isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.execute(text(f"CREATE DATABASE {name}"))
+        admin.dispose()
+        url = server.url(name)
+        upgrade(url)
+        yield url
+    finally:
+        server.stop()
