@@ -52,6 +52,12 @@ class Settings(BaseSettings):
     )
     default_country: str = Field(default="US", description="Region for numbers without +country.")
     log_level: str = "INFO"
+    session_idle_minutes: int = Field(
+        default=30,
+        ge=1,
+        le=24 * 60,
+        description="A staff sign-in ends after this many minutes without a request.",
+    )
     simulator_control_from: Literal["loopback", "any"] = Field(
         default="loopback",
         description="Who may steer the carrier simulator (/simulator/_control): only this "

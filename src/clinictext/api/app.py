@@ -9,11 +9,10 @@ from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
-from fastapi.responses import RedirectResponse
 from sqlalchemy import text
 from starlette.applications import Starlette
 
-from clinictext import __version__
+from clinictext import __version__, web
 from clinictext.api import docs, errors, middleware, webhooks
 from clinictext.api.deps import SessionDep, unit_of_work
 from clinictext.api.v1 import router as v1_router
@@ -100,10 +99,7 @@ def create_app(
         app.mount(SIMULATOR_PATH, carrier)
 
     docs.install(app)
-
-    @app.get("/", include_in_schema=False)
-    def root() -> RedirectResponse:
-        return RedirectResponse("/docs")
+    web.install(app)
 
     @app.get("/healthz", tags=["health"])
     @unit_of_work

@@ -8,7 +8,7 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
@@ -185,15 +185,32 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+def _page(req: Request, status: int, message: str) -> Response | None:
+    """The error as a page, when the request was for one of the staff web pages."""
+    hook = getattr(req.app.state, "page_errors", None)
+    return hook(req, status, message) if hook is not None else None
+
+
 def install(app: FastAPI) -> None:
     document_errors(app)
 
     @app.exception_handler(ServiceError)
-    async def _service_error(_req: Request, exc: ServiceError) -> JSONResponse:
+    async def _service_error(req: Request, exc: ServiceError) -> Response:
+        page = _page(req, exc.status, exc.message)
+        if page is not None:
+            return page
         return error_response(exc.status, exc.code, exc.message, **exc.extra)
 
     @app.exception_handler(RequestValidationError)
-    async def _validation_error(req: Request, exc: RequestValidationError) -> JSONResponse:
+    async def _validation_error(req: Request, exc: RequestValidationError) -> Response:
+        page = _page(
+            req,
+            422,
+            "Some of what was sent cannot be read (a value is missing, too long or of the wrong "
+            "kind). Nothing was changed: go back, check the form and try again.",
+        )
+        if page is not None:
+            return page
         errors = list(exc.errors())
         content_type = req.headers.get("content-type", "")
         body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
@@ -241,7 +258,20 @@ def install(app: FastAPI) -> None:
         return error_response(422, code, message, fields=shown, **more)
 
     @app.exception_handler(StarletteHTTPException)
-    async def _http_error(_req: Request, exc: StarletteHTTPException) -> JSONResponse:
+    async def _http_error(req: Request, exc: StarletteHTTPException) -> Response:
+        if exc.status_code in (404, 405, 413):
+            page = _page(
+                req,
+                exc.status_code,
+                {
+                    404: "There is nothing here: the page or record does not exist "
+                    "in your organization.",
+                    405: "This address does not accept that.",
+                    413: "What was sent is too large.",
+                }[exc.status_code],
+            )
+            if page is not None:
+                return page
         codes = {
             404: ("not_found", "There is nothing at this address. See /docs for the API."),
             405: ("method_not_allowed", "This address does not accept that method."),

@@ -102,9 +102,10 @@ def emit(data: dict[str, Any]) -> None:
 
 
 # The command modules import the helpers above, so they are imported once those exist.
-from clinictext.cli import admin, runners  # noqa: E402
+from clinictext.cli import admin, runners, users  # noqa: E402
 
 admin.register(app)
+users.register(app)
 runners.register(app)
 
 

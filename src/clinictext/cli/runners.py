@@ -73,6 +73,10 @@ def serve(
         )
         for name, pid in sorted(seed.patients.items(), key=lambda kv: kv[1]):
             console.print(f"  patient {pid}: {name}")
+        login = settings.public_url.rstrip("/") + "/login"
+        console.print(f"Staff web app: [bold]{login}[/bold]")
+        for email, password, role in demo.DEMO_USERS:
+            console.print(f"  sign in as {email} / {password} ({role})")
     uvicorn.run(
         create_app(settings, dispatcher=dispatch),
         host=host,

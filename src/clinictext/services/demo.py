@@ -8,6 +8,8 @@ Demo Clinic (SMS on, registration approved, both numbers verified):
   Erin Booked    `lead_stage` fails on the lead channel (closed won, scheduled);
                  the clinic channel passes
   Gina Informed  `consent` fails for campaigns only (informational consent)
+Staff sign-ins (web app): frontdesk@demo.example / demo-frontdesk (staff) and
+admin@demo.example / demo-admin (admin).
 Lakeside Dental (a second organization, still being set up):
   Sam Setup      `sms_enabled` fails (registration pending), `sender_number` fails on the
                  clinic channel (a landline awaiting confirmation) and `spend_limit` fails
@@ -24,8 +26,8 @@ from sqlalchemy.orm import Session
 from clinictext.domain.checklist import Channel
 from clinictext.domain.consent import ConsentAction, ConsentLevel
 from clinictext.domain.leads import LeadStage
-from clinictext.services import consent, leads, numbers, orgs, patients
-from clinictext.store.models import Organization, Patient
+from clinictext.services import consent, leads, numbers, orgs, patients, users
+from clinictext.store.models import Organization, Patient, User
 
 DEMO_ORG = "Demo Clinic"
 SETUP_ORG = "Lakeside Dental"
@@ -33,6 +35,11 @@ SETUP_ORG = "Lakeside Dental"
 DEMO_KEY = "ct_demo_clinic_key"
 SETUP_KEY = "ct_demo_lakeside_key"
 ACTOR = "demo"
+# Fixed, documented sign-ins for the web app; only ever created by --demo.
+DEMO_USERS = (
+    ("frontdesk@demo.example", "demo-frontdesk", "staff"),
+    ("admin@demo.example", "demo-admin", "admin"),
+)
 
 
 @dataclass(frozen=True)
@@ -147,6 +154,9 @@ def seed(session: Session) -> DemoSeed:
             evidence="Demo: signed the paper form.",
             actor=ACTOR,
         )
+    for email, password, role in DEMO_USERS:
+        if session.scalar(select(User.id).where(User.email == email)) is None:
+            users.create_user(session, org.id, email, role, password, ACTOR)
     session.flush()
     ids = {
         f"{p.first_name} {p.last_name}": p.id

@@ -1,0 +1,103 @@
+"""The staff web app: server-rendered pages (Jinja2) with htmx and our own CSS, served from
+the package (no CDN, no build step: a clinic server may have no internet), sign-in with
+server-side sessions, and server-sent events for live updates.
+
+Every page works through the same services as the API; the pages only gather what a
+screen needs and render it. Errors on these paths are pages, not JSON.
+"""
+
+from __future__ import annotations
+
+from fastapi import FastAPI, Request
+from fastapi.responses import RedirectResponse, Response
+from fastapi.routing import APIRoute
+from fastapi.staticfiles import StaticFiles
+from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
+
+from clinictext.api.deps import unit_of_work
+from clinictext.web import events, signin
+from clinictext.web.access import CsrfRefused, Forbidden, SignInRequired
+from clinictext.web.pages import MODULES
+from clinictext.web.render import STATIC, html
+
+# Paths whose answers are pages (errors included). The API lives under /api/v1.
+WEB_PREFIXES = (
+    "/login",
+    "/logout",
+    "/leads",
+    "/inbox",
+    "/patients",
+    "/connector",
+    "/settings",
+    "/events",
+    "/ui",
+)
+
+# Pages show patient data: no caching, no framing, scripts only from this server.
+SECURITY_HEADERS = {
+    "Content-Security-Policy": (
+        "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+        "connect-src 'self'; frame-ancestors 'none'; form-action 'self'; base-uri 'none'"
+    ),
+    "X-Frame-Options": "DENY",
+    "X-Content-Type-Options": "nosniff",
+    "Referrer-Policy": "same-origin",
+    "Cache-Control": "no-store",
+}
+
+
+def is_page_request(request: Request) -> bool:
+    """Whether an answer to ``request`` should be a page rather than JSON."""
+    path = request.url.path
+    if path == "/":
+        return True
+    return any(path == p or path.startswith(p + "/") for p in WEB_PREFIXES)
+
+
+class PageHeaders(BaseHTTPMiddleware):
+    async def dispatch(self, request: Request, call_next: RequestResponseEndpoint) -> Response:
+        response = await call_next(request)
+        if is_page_request(request):
+            for key, value in SECURITY_HEADERS.items():
+                response.headers.setdefault(key, value)
+        return response
+
+
+def error_page(request: Request, status: int, message: str) -> Response:
+    """An error as a page (or, for an htmx request, as a fragment htmx can show)."""
+    template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
+    return html(request, template, {"status": status, "message": message}, status=status)
+
+
+def install(app: FastAPI) -> None:
+    """Mount the static files, the pages and their error answers on ``app``."""
+    app.mount("/static", StaticFiles(directory=STATIC), name="static")
+    for module in (signin, events, *MODULES):
+        for route in module.router.routes:
+            if isinstance(route, APIRoute):
+                route.endpoint = unit_of_work(route.endpoint)
+        app.include_router(module.router)
+    app.add_middleware(PageHeaders)
+    app.state.page_errors = lambda request, status, message: (
+        error_page(request, status, message) if is_page_request(request) else None
+    )
+
+    @app.exception_handler(SignInRequired)
+    async def _sign_in(request: Request, _exc: SignInRequired) -> Response:
+        if request.headers.get("hx-request"):
+            return Response(status_code=401, headers={"HX-Redirect": "/login"})
+        target = request.url.path if request.method == "GET" else "/inbox"
+        return RedirectResponse(f"/login?next={target}", status_code=303)
+
+    @app.exception_handler(Forbidden)
+    async def _forbidden(request: Request, exc: Forbidden) -> Response:
+        return error_page(request, 403, exc.message)
+
+    @app.exception_handler(CsrfRefused)
+    async def _csrf(request: Request, _exc: CsrfRefused) -> Response:
+        return error_page(
+            request,
+            403,
+            "This form has expired or did not come from this page, so nothing was changed. "
+            "Reload the page and try again.",
+        )
