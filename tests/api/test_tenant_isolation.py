@@ -86,6 +86,13 @@ PROBES: list[tuple[str, str, Any, str]] = [
     ("POST", "/connector/refresh", None, "own_refresh"),
     ("GET", "/audit", None, "none_of_a_audit"),
     ("GET", "/audit?entity=patient&entity_id={pid}", None, "none_of_a_audit"),
+    # A's name in a campaign text: B's lint must judge it by B's name, not A's.
+    (
+        "POST",
+        "/lint",
+        {"body": "Ready Clinic: hi. Reply STOP to opt out.", "kind": "campaign"},
+        "own_lint",
+    ),
 ]
 
 # Which id of A's each list would show if it leaked.
@@ -158,6 +165,9 @@ def test_another_organizations_key_cannot_reach_its_rows(
         elif expect == "acknowledged_none":
             assert r.status_code == 200, where
             assert r.json() == {"acknowledged": 0}, where
+        elif expect == "own_lint":
+            assert r.status_code == 200, where
+            assert [f["code"] for f in r.json()["findings"]] == ["missing_org_name"], where
         elif expect == "none_of_a":
             assert r.status_code == 200, where
             leaked_id = ids[LIST_ID[path.split("?")[0]]]
