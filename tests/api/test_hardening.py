@@ -462,9 +462,11 @@ def test_the_api_reference_loads_everything_from_this_server(client: TestClient,
         assert "swagger-ui-bundle.js" in html and '"validatorUrl": null' in html
 
 
-def test_the_root_still_leads_to_the_docs(client: TestClient) -> None:
+def test_the_root_leads_programs_to_the_docs_and_browsers_to_the_pages(client: TestClient) -> None:
     answer = client.get("/", follow_redirects=False)
     assert answer.headers["location"] == "/docs"
+    browser = client.get("/", headers={"Accept": "text/html,*/*;q=0.8"}, follow_redirects=False)
+    assert browser.headers["location"] == "/login"
 
 
 # --- 9. the error answers in the OpenAPI document --------------------------------------------

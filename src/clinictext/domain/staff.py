@@ -70,7 +70,9 @@ def delay_after(failures: int) -> timedelta:
     """How long sign-in waits after ``failures`` consecutive failures."""
     if failures < FREE_FAILURES:
         return timedelta(0)
-    return min(FIRST_DELAY * 2 ** (failures - FREE_FAILURES), MAX_DELAY)
+    # The exponent is capped: past 2**10 the delay is at its maximum anyway, and a huge
+    # count (a long guessing run) must not overflow.
+    return min(FIRST_DELAY * 2 ** min(failures - FREE_FAILURES, 10), MAX_DELAY)
 
 
 def wait_remaining(failures: int, last_failure_at: datetime | None, now: datetime) -> timedelta:

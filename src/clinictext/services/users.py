@@ -165,7 +165,7 @@ def sign_in(session: Session, email: str, password: str, now: datetime) -> User 
         throttle.failures if throttle else 0, throttle.last_failure_at if throttle else None, now
     )
     if wait:
-        raise SignInRefused(
+        return SignInRefused(
             f"Too many failed sign-ins for this email. Try again in {staff.describe_wait(wait)}.",
             code="sign_in_throttled",
             retry_after=int(wait.total_seconds()) + 1,

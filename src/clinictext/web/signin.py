@@ -64,6 +64,8 @@ def _login_page(
 @router.get("/", response_model=None)
 def root(request: Request) -> Response:
     """Browsers land on the inbox (or the sign-in page); programs find the API at /docs."""
+    if "text/html" not in request.headers.get("accept", ""):
+        return RedirectResponse("/docs", status_code=307)
     return RedirectResponse(HOME if current(request) else "/login", status_code=303)
 
 
