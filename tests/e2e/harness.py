@@ -342,6 +342,7 @@ def running_server(
     seed: int | None = None,
     log_name: str = "server.log",
     stop_timeout: float = STOP_TIMEOUT,
+    serve_args: Iterable[str] = (),
 ) -> Iterator[Server]:
     """Migrate ``db_url`` with the CLI, start ``clinictext serve`` on a free port, wait for
     /healthz; always stop the server afterwards (SIGTERM, then kill after ``stop_timeout``)."""
@@ -360,7 +361,7 @@ def running_server(
     log = workdir / log_name
     with log.open("wb") as out:
         process = subprocess.Popen(
-            [CLINICTEXT, "serve", "--host", "127.0.0.1", "--port", str(port)],
+            [CLINICTEXT, "serve", "--host", "127.0.0.1", "--port", str(port), *serve_args],
             stdout=out,
             stderr=subprocess.STDOUT,
             env=env,

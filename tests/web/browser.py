@@ -139,3 +139,19 @@ def accessibility_violations(page: Page) -> list[dict[str, Any]]:
 def assert_accessible(page: Page) -> None:
     problems = accessibility_violations(page)
     assert not problems, problems
+
+
+def signed_in_http(base: str, email: str, password: str) -> Any:
+    """An ``httpx.Client`` signed in through the sign-in form (as a browser would be)."""
+    import httpx
+
+    http = httpx.Client(base_url=base, timeout=30)
+    form = http.get("/login")
+    token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+    assert token, form.text
+    answer = http.post(
+        "/login", data={"email": email, "password": password, "csrf_token": token.group(1)}
+    )
+    assert answer.status_code == 303, answer.text
+    assert "clinictext_session" in http.cookies
+    return http
