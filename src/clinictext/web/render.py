@@ -69,6 +69,7 @@ def _environment() -> Environment:
     env.filters["local_time"] = local_time
     env.globals["label_tone"] = lambda label: LABEL_TONE.get(label, "tone-muted")
     env.globals["version"] = __version__
+    env.globals["active"] = ""  # the nav entry of the page, when it has one
     return env
 
 
