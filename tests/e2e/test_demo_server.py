@@ -1,14 +1,21 @@
 """``clinictext serve --demo`` as a real process, spoken to over real HTTP.
 
-The expected failures come from the demo seed's documentation (services/demo.py):
+The expected contents come from the demo seed's documentation (services/demo.py):
   Alice Ready    passes every check on both channels
   Ben Landline   `phone` fails
   Carla Nobody   `consent` fails (never opted in)
-  Dan Stopped    `consent` fails (replied STOP: only he can opt back in)
+  Dan Stopped    `consent` fails (replied STOP: only he can opt back in); his conversation
+                 shows the STOP and its confirmation
   Erin Booked    `lead_stage` fails on the lead channel; the clinic channel passes
-  Gina Informed  `consent` fails for campaigns only
+  Fay Unsubscribed `consent` fails (unsubscribed from a campaign)
+  Gina Informed  `consent` fails for campaigns only; her fourth automated text of the week
+                 is Pending, held by the frequency cap
+  Tom Becker     `phone` fails: his welcome text Failed with carrier error 30006 (landline)
+  Rachel Kim     `lead_stage` fails on the lead channel (closed lost)
   Sam Setup      (Lakeside Dental) `sms_enabled`, `sender_number` on the clinic channel and
                  `spend_limit` fail
+and a lead in every stage of the Lead Dashboard; nothing of the seeded history is sent again
+when the server starts.
 """
 
 from __future__ import annotations
@@ -135,15 +142,91 @@ def test_healthz_answers(server: Server) -> None:
     assert answer.json()["status"] == "ok"
 
 
+DEMO_PATIENTS = {
+    "Alice Ready",
+    "Ben Landline",
+    "Carla Nobody",
+    "Dan Stopped",
+    "Erin Booked",
+    "Fay Unsubscribed",
+    "Gina Informed",
+    "Maya Patel",
+    "Luis Ortega",
+    "Tom Becker",
+    "Rachel Kim",
+    "Nora Quinn",
+    "Unknown sender",
+}
+
+
 def test_demo_clinic_has_the_documented_patients(demo_ids: dict[str, int]) -> None:
-    assert set(demo_ids) == {
-        "Alice Ready",
-        "Ben Landline",
-        "Carla Nobody",
-        "Dan Stopped",
-        "Erin Booked",
-        "Gina Informed",
-    }
+    assert set(demo_ids) == DEMO_PATIENTS
+
+
+def messages_of(server: Server, patient_id: int) -> list[Any]:
+    """The patient's texts, oldest first."""
+    answer = server.get(f"/api/v1/patients/{patient_id}/messages", params={"limit": 200})
+    assert answer.status_code == 200, answer.text
+    return sorted(answer.json(), key=lambda m: m["id"])
+
+
+def all_messages(server: Server) -> list[Any]:
+    answer = server.get("/api/v1/messages", params={"limit": 200})
+    assert answer.status_code == 200, answer.text
+    return sorted(answer.json(), key=lambda m: m["id"])
+
+
+def test_tom_has_a_failed_text_that_says_why_and_what_to_do(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    tom = demo_ids["Tom Becker"]
+    (welcome,) = messages_of(server, tom)
+    assert welcome["label"] == "Failed"
+    assert welcome["error_code"] == "30006"
+    assert [h["status"] for h in welcome["history"]] == ["queued", "sending", "sent", "undelivered"]
+    diagnosis = welcome["diagnosis"]
+    assert "landline" in diagnosis["summary"]
+    assert "wireless phone" in diagnosis["fix"]
+    assert failing(server, tom, "lead", "manual") == {"phone"}
+    patient = server.get(f"/api/v1/patients/{tom}").json()
+    assert patient["phone_status"] == "landline"
+
+
+def test_pending_texts_say_why_they_are_pending(server: Server) -> None:
+    seeded = [m for m in all_messages(server) if m["label"] == "Pending"]
+    summaries = sorted(m["diagnosis"]["summary"] for m in seeded if m["diagnosis"])
+    assert any("frequency cap" in s for s in summaries), summaries
+    assert any("not confirmed delivery" in s for s in summaries), summaries
+
+
+def test_dans_conversation_shows_his_stop_and_its_confirmation(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    texts = messages_of(server, demo_ids["Dan Stopped"])
+    assert [(m["direction"], m["kind"], m["label"]) for m in texts] == [
+        ("outbound", "manual", "Delivered"),
+        ("inbound", "manual", "Received"),
+        ("outbound", "keyword_reply", "Delivered"),
+    ]
+    assert texts[1]["body"] == "STOP"
+    consent = server.get(f"/api/v1/patients/{demo_ids['Dan Stopped']}/consent").json()
+    assert consent["state"] == "opted_out"
+    assert consent["history"][-1]["source"] == "keyword"
+
+
+def test_the_lead_dashboard_has_a_lead_in_every_stage(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    stages: dict[str, list[Any]] = {}
+    for pid in demo_ids.values():
+        lead = server.get(f"/api/v1/patients/{pid}/lead")
+        assert lead.status_code == 200, lead.text
+        if lead.json()["stage"]:
+            stages.setdefault(lead.json()["stage"], []).append(lead.json())
+    assert set(stages) == {"open", "in_progress", "closed_won", "closed_lost"}
+    assert any(lead["substatus"] == "scheduled" for lead in stages["closed_won"])
+    assert all(lead["reason"] for lead in stages["closed_lost"])
+    assert failing(server, demo_ids["Rachel Kim"], "lead", "manual") == {"lead_stage"}
 
 
 @pytest.mark.parametrize("channel", ["lead", "clinic"])
@@ -182,6 +265,12 @@ def test_erin_fails_lead_stage_on_the_lead_channel_only(
     erin = demo_ids["Erin Booked"]
     assert failing(server, erin, "lead", "manual") == {"lead_stage"}
     assert failing(server, erin, "clinic", "manual") == set()
+
+
+def test_fay_fails_consent_because_she_unsubscribed_from_a_campaign(
+    server: Server, demo_ids: dict[str, int]
+) -> None:
+    assert failing(server, demo_ids["Fay Unsubscribed"], "clinic", "manual") == {"consent"}
 
 
 def test_gina_fails_consent_for_campaigns_only(server: Server, demo_ids: dict[str, int]) -> None:
@@ -262,12 +351,24 @@ def test_a_wrong_or_missing_key_is_401_with_an_error_code(server: Server, key: s
     assert error["message"]
 
 
+def assert_nothing_sent(server: Server) -> None:
+    """The seeded history is settled: the dispatcher finds nothing of it to send."""
+    # Proving that nothing happens takes a wait: the dispatcher polls every 0.2 s.
+    time.sleep(1.5)
+    answer = httpx.get(server.base + "/simulator/_control/messages", timeout=10)
+    assert answer.status_code == 200, answer.text
+    assert answer.json() == []
+
+
 def test_demo_seeding_twice_on_the_same_database_changes_nothing(tmp_path: Path) -> None:
     db_path = tmp_path / "twice.db"
     with demo_server(db_path, "first.log") as first:
+        assert_nothing_sent(first)
         demo_before = patient_ids(first, DEMO_KEY)
         setup_before = patient_ids(first, SETUP_KEY)
         numbers_before = first.get("/api/v1/numbers").json()
+        messages_before = [(m["id"], m["status"]) for m in all_messages(first)]
+        errors_before = first.get("/api/v1/connector").json()["errors"]
     with demo_server(db_path, "second.log") as second:
         assert second.get("/api/v1/org").status_code == 200
         demo_after = patient_ids(second, DEMO_KEY)
@@ -275,7 +376,13 @@ def test_demo_seeding_twice_on_the_same_database_changes_nothing(tmp_path: Path)
         numbers_after = second.get("/api/v1/numbers").json()
         alice = demo_after["Alice Ready"]
         assert failing(second, alice, "clinic", "manual") == set()
-    assert len(demo_before) == 6
+        assert_nothing_sent(second)
+        messages_after = [(m["id"], m["status"]) for m in all_messages(second)]
+        errors_after = second.get("/api/v1/connector").json()["errors"]
     assert demo_after == demo_before
+    assert set(demo_after) == DEMO_PATIENTS
     assert setup_after == setup_before
     assert numbers_after == numbers_before
+    assert len(messages_before) >= 25
+    assert messages_after == messages_before
+    assert errors_after == errors_before
