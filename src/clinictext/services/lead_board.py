@@ -1,0 +1,213 @@
+"""The Lead Dashboard: a column per lead stage with its count and its most active leads.
+
+One query answers the whole board. It starts from the organization's patients
+(``ix_patients_org_id``), joins their leads by patient (``uq_leads_patient_id``), finds
+each one's newest message with one probe of ``ix_messages_org_patient``, and ranks the
+leads of each stage by last activity (the newest message or the last stage change,
+whichever is later) with a window function, so a column is cut to its newest cards while
+its count stays the full count.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import and_, case, func, or_, select
+from sqlalchemy.orm import Session, aliased
+from sqlalchemy.sql.elements import ColumnElement
+
+from clinictext.domain.leads import LeadStage
+from clinictext.domain.phones import display
+from clinictext.store.models import Lead, Message, Patient
+
+EXCERPT_CHARS = 90
+PER_STAGE = 100
+MAX_QUERY = 100
+
+# Built once: an alias made per call costs more than the query it serves.
+_NEWEST = aliased(Message, name="newest")
+_LATEST = aliased(Message, name="latest")
+_LAST = aliased(Message, name="last_message")
+
+# The columns, in the order a lead moves through them, with the words staff see.
+STAGE_NAMES: dict[LeadStage, str] = {
+    LeadStage.OPEN: "Open",
+    LeadStage.IN_PROGRESS: "In progress",
+    LeadStage.CLOSED_WON: "Closed won",
+    LeadStage.CLOSED_LOST: "Closed lost",
+}
+
+
+@dataclass(frozen=True)
+class LeadCard:
+    patient_id: int
+    first_name: str
+    last_name: str
+    phone: str | None
+    unknown_sender: bool
+    stage: LeadStage
+    substatus: str | None
+    reason: str | None
+    unread_count: int
+    last_direction: str | None
+    last_excerpt: str | None
+    last_truncated: bool
+    activity_at: datetime
+
+    @property
+    def name(self) -> str:
+        if self.unknown_sender or not (self.first_name or self.last_name).strip():
+            return display(self.phone) if self.phone else "Unknown sender"
+        return f"{self.first_name} {self.last_name}".strip()
+
+    @property
+    def phone_display(self) -> str:
+        return display(self.phone) if self.phone else ""
+
+
+@dataclass(frozen=True)
+class Column:
+    stage: LeadStage
+    name: str
+    count: int
+    cards: list[LeadCard]
+
+    @property
+    def more(self) -> int:
+        """Leads of this stage the column does not show."""
+        return self.count - len(self.cards)
+
+
+@dataclass(frozen=True)
+class Board:
+    columns: list[Column]
+    query: str
+    unread_only: bool
+
+    @property
+    def total(self) -> int:
+        return sum(c.count for c in self.columns)
+
+
+def _like(term: str) -> str:
+    escaped = term.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+    return f"%{escaped}%"
+
+
+def matches(term: str) -> ColumnElement[bool]:
+    """Patients whose name contains ``term``, or whose phone contains its digits."""
+    full_name = func.lower(Patient.first_name + " " + Patient.last_name)
+    found: list[ColumnElement[bool]] = [full_name.like(_like(term), escape="\\")]
+    digits = re.sub(r"\D", "", term)
+    if len(digits) >= 3:
+        found.append(Patient.phone.like(f"%{digits}%"))
+    return or_(*found)
+
+
+def board(
+    session: Session,
+    org_id: int,
+    *,
+    query: str | None = None,
+    unread_only: bool = False,
+    per_stage: int = PER_STAGE,
+) -> Board:
+    """The board: every stage with its count and its ``per_stage`` most recently active
+    leads; ``query`` keeps leads whose name or phone matches, ``unread_only`` those with
+    texts nobody has read."""
+    term = (query or "").strip()[:MAX_QUERY]
+    newest = _NEWEST
+    last_id = (
+        select(func.max(newest.id))
+        .where(newest.organization_id == org_id, newest.patient_id == Patient.id)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+    leads = (
+        select(
+            Patient.id.label("patient_id"),
+            Lead.stage,
+            Lead.updated_at.label("lead_at"),
+            last_id.label("last_id"),
+        )
+        .join(Lead, and_(Lead.patient_id == Patient.id, Lead.organization_id == org_id))
+        .where(Patient.organization_id == org_id)
+    )
+    if term:
+        leads = leads.where(matches(term))
+    if unread_only:
+        leads = leads.where(Patient.unread_count > 0)
+    found = leads.subquery("leads")
+    # Rank on ids and times only; names and bodies are read for the shown cards alone.
+    latest = _LATEST
+    activity = case((latest.created_at > found.c.lead_at, latest.created_at), else_=found.c.lead_at)
+    ranked = (
+        select(
+            found.c.patient_id,
+            found.c.stage,
+            found.c.last_id,
+            activity.label("activity_at"),
+            func.row_number()
+            .over(
+                partition_by=found.c.stage,
+                order_by=(activity.desc(), found.c.patient_id.desc()),
+            )
+            .label("rank"),
+            func.count().over(partition_by=found.c.stage).label("in_stage"),
+        )
+        .outerjoin(latest, latest.id == found.c.last_id)
+        .subquery("ranked")
+    )
+    shown = select(ranked).where(ranked.c.rank <= per_stage).subquery("shown")
+    last = _LAST
+    rows = session.execute(
+        select(
+            shown.c.patient_id,
+            shown.c.stage,
+            shown.c.activity_at,
+            shown.c.in_stage,
+            Patient.first_name,
+            Patient.last_name,
+            Patient.phone,
+            Patient.unknown_sender,
+            Patient.unread_count,
+            Lead.substatus,
+            Lead.reason,
+            last.direction,
+            func.substr(last.body, 1, EXCERPT_CHARS + 1).label("excerpt"),
+        )
+        .select_from(shown)
+        .join(Patient, Patient.id == shown.c.patient_id)
+        .join(Lead, Lead.patient_id == shown.c.patient_id)
+        .outerjoin(last, last.id == shown.c.last_id)
+        .order_by(shown.c.stage, shown.c.rank)
+    ).all()
+    cards: dict[LeadStage, list[LeadCard]] = {stage: [] for stage in STAGE_NAMES}
+    counts: dict[LeadStage, int] = dict.fromkeys(STAGE_NAMES, 0)
+    for r in rows:
+        stage = LeadStage(r.stage)
+        counts[stage] = int(r.in_stage)
+        excerpt = r.excerpt
+        cards[stage].append(
+            LeadCard(
+                patient_id=r.patient_id,
+                first_name=r.first_name,
+                last_name=r.last_name,
+                phone=r.phone,
+                unknown_sender=bool(r.unknown_sender),
+                stage=stage,
+                substatus=r.substatus,
+                reason=r.reason,
+                unread_count=r.unread_count or 0,
+                last_direction=r.direction,
+                last_excerpt=excerpt[:EXCERPT_CHARS] if excerpt is not None else None,
+                last_truncated=excerpt is not None and len(excerpt) > EXCERPT_CHARS,
+                activity_at=r.activity_at,
+            )
+        )
+    columns = [
+        Column(stage, name, counts[stage], cards[stage]) for stage, name in STAGE_NAMES.items()
+    ]
+    return Board(columns, term, unread_only)
