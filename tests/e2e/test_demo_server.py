@@ -159,8 +159,15 @@ DEMO_PATIENTS = {
 }
 
 
-def test_demo_clinic_has_the_documented_patients(demo_ids: dict[str, int]) -> None:
+def test_demo_clinic_has_the_documented_patients(server: Server, demo_ids: dict[str, int]) -> None:
     assert set(demo_ids) == DEMO_PATIENTS
+    # The README's examples use these ids.
+    readme = ["Alice Ready", "Ben Landline", "Carla Nobody", "Dan Stopped", "Erin Booked"]
+    readme += ["Gina Informed"]
+    assert {name: demo_ids[name] for name in readme} == {
+        name: i for i, name in enumerate(readme, 1)
+    }
+    assert patient_ids(server, SETUP_KEY) == {"Sam Setup": 7}
 
 
 def messages_of(server: Server, patient_id: int) -> list[Any]:

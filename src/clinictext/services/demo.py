@@ -2,6 +2,8 @@
 ten days of texting history, so that every screen of the web app has something to explain.
 
 Demo Clinic (SMS on, registration approved, both numbers verified; time zone Los Angeles).
+In a new database Alice to Gina below are patients 1 to 6, and Lakeside's Sam Setup is 7
+(the README's examples use these ids).
 Can-text, patient by patient, for staff texts on the clinic channel unless said otherwise
 (patients who are not leads also fail `lead_stage` on the lead channel):
   Alice Ready    passes every check on both channels (a new lead, marketing consent)
@@ -27,10 +29,10 @@ What a visitor signed in as frontdesk@demo.example sees (all times in the last t
                   website form, consent recorded with the form as evidence); In progress:
                   Luis Ortega ("1st contact"); Closed won: Erin Booked ("scheduled");
                   Closed lost: Rachel Kim ("Chose a practice closer to home").
-  Inbox           four unread conversations: Alice and Luis asking for a time, Nora Quinn
+  Inbox           three unread conversations: Luis Ortega asking for a time, Nora Quinn
                   ("please stop texting me": Needs review, Confirm opt-out or Dismiss), and
                   an unknown sender asking whether the clinic takes new patients (merge);
-                  Tom Becker under "Failed texts".
+                  Alice's reply read but not answered yet; Tom Becker under "Failed texts".
   Conversations   Delivered staff texts and Received replies; Alice's first text, with a
                   bit.ly link, Failed (30007: filtered as spam; remove links, rephrase);
                   Tom's welcome Failed (30006: landline; edit the wireless phone and retry);
@@ -170,11 +172,13 @@ class _History:
         return self.now - timedelta(minutes=minutes)
 
     @contextmanager
-    def at(self, when: datetime) -> Iterator[None]:
-        """Run the services as at ``when``; ``when`` must not be before what was written."""
-        if when < self.last or when > self.now:
+    def at(self, when: datetime, *, ordered: bool = True) -> Iterator[None]:
+        """Run the services as at ``when``; ``when`` must not be before what was written,
+        unless not ``ordered`` (a patient record, which no list orders by time)."""
+        if when > self.now or (ordered and when < self.last):
             raise ValueError(f"demo history out of order: {when} after {self.last}")
-        self.last = when
+        if ordered:
+            self.last = when
         with ExitStack() as stack:
             for module in _CLOCKED:
                 stack.enter_context(patch.object(module, "utcnow", lambda: when))
@@ -186,8 +190,10 @@ class _History:
 
     # -- people -------------------------------------------------------------------------------
 
-    def patient(self, when: datetime, first: str, last: str, phone: str) -> int:
-        with self.at(when):
+    def patient(
+        self, when: datetime, first: str, last: str, phone: str, *, ordered: bool = True
+    ) -> int:
+        with self.at(when, ordered=ordered):
             pid = patients.create_patient(
                 self.session,
                 self.org_id,
@@ -231,9 +237,12 @@ class _History:
     def lead(
         self, when: datetime, first: str, last: str, phone: str, *, marketing: bool = False
     ) -> None:
-        """A new-patient request from the website form: patient, consent, open lead."""
+        """A new patient's request from the website form: patient, consent, open lead."""
         self.patient(when, first, last, phone)
-        name = f"{first} {last}"
+        self.request(when, f"{first} {last}", marketing=marketing)
+
+    def request(self, when: datetime, name: str, *, marketing: bool = False) -> None:
+        """The website form's consent and an open lead, for a patient on record."""
         if marketing:
             self.opt_in(when, name, ConsentLevel.MARKETING, "web_form", WEB_FORM_MARKETING)
         else:
@@ -408,8 +417,9 @@ def _users(session: Session, org_id: int) -> None:
             users.create_user(session, org_id, email, role, password, ACTOR)
 
 
-def _demo_clinic(session: Session, now: datetime) -> int | None:
-    """Create the Demo Clinic with its week of history; None when it exists already."""
+def _demo_clinic(session: Session, now: datetime) -> _History | None:
+    """Create the Demo Clinic with its numbers, users and first six patients; None when it
+    exists already. Its history follows once Lakeside Dental exists (``_write_history``)."""
     h = _History(session, 0, now)
     with h.at(h.day(90, 9)):
         org, new = _org(session, DEMO_ORG, DEMO_KEY)
@@ -432,20 +442,29 @@ def _demo_clinic(session: Session, now: datetime) -> int | None:
         _users(session, org.id)
     frontdesk = session.scalar(select(User.id).where(User.email == DEMO_USERS[0][0]))
     h.staff = f"user:{frontdesk}"
+    # The first six patients get ids 1 to 6 and Lakeside's Sam 7 in a new database, as the
+    # README's examples expect. Alice and Erin are on record since their website request.
+    for when, first, last, phone in (
+        (h.day(3, 8, 15), "Alice", "Ready", "(415) 555-0101"),
+        (h.day(30, 9), "Ben", "Landline", "+44 20 7183 8750"),
+        (h.day(30, 9), "Carla", "Nobody", "(415) 555-0103"),
+        (h.day(30, 9), "Dan", "Stopped", "(415) 555-0104"),
+        (h.day(5, 9), "Erin", "Booked", "(415) 555-0105"),
+        (h.day(30, 9), "Gina", "Informed", "(415) 555-0107"),
+    ):
+        h.patient(when, first, last, phone, ordered=False)
+    return h
+
+
+def _write_history(h: _History) -> None:
+    """The Demo Clinic's last ten days, in order."""
     lead, clinic = Channel.LEAD, Channel.CLINIC
     informational = ConsentLevel.INFORMATIONAL
 
     # Patients of the clinic for a while.
     h.patient(h.day(60, 9), "Nora", "Quinn", "(415) 555-0113")
     h.opt_in(h.day(60, 9), "Nora Quinn", informational, "paper_form", "Signed the texting consent.")
-    for first, last, phone in (
-        ("Ben", "Landline", "+44 20 7183 8750"),
-        ("Carla", "Nobody", "(415) 555-0103"),
-        ("Dan", "Stopped", "(415) 555-0104"),
-        ("Fay", "Unsubscribed", "(415) 555-0106"),
-        ("Gina", "Informed", "(415) 555-0107"),
-    ):
-        h.patient(h.day(30, 9), first, last, phone)
+    h.patient(h.day(30, 9), "Fay", "Unsubscribed", "(415) 555-0106")
     for name in ("Ben Landline", "Dan Stopped", "Gina Informed"):
         h.opt_in(h.day(30, 9), name, informational, "web_form", NEW_PATIENT_FORM)
     h.opt_in(
@@ -483,7 +502,7 @@ def _demo_clinic(session: Session, now: datetime) -> int | None:
     )
 
     # Five days ago: Erin asks for a visit and books it; Dan replies STOP.
-    h.lead(h.day(5, 9), "Erin", "Booked", "(415) 555-0105")
+    h.request(h.day(5, 9), "Erin Booked")
     h.text(
         h.day(5, 9, 20),
         "Erin Booked",
@@ -545,7 +564,7 @@ def _demo_clinic(session: Session, now: datetime) -> int | None:
     )
 
     # Three days ago: Alice's first text has a shortened link and is filtered as spam.
-    h.lead(h.day(3, 8, 15), "Alice", "Ready", "(415) 555-0101", marketing=True)
+    h.request(h.day(3, 8, 15), "Alice Ready", marketing=True)
     h.text(
         h.day(3, 9, 2),
         "Alice Ready",
@@ -635,13 +654,13 @@ def _demo_clinic(session: Session, now: datetime) -> int | None:
     h.reply(h.ago(70), "Luis Ortega", LEAD_NUMBER, "Mornings are best. Is next Tuesday possible?")
     h.reply(h.ago(50), "Nora Quinn", CLINIC_NUMBER, "I moved to Portland, please stop texting me.")
     h.reply(h.ago(25), "Alice Ready", LEAD_NUMBER, "Thursday afternoon would be perfect, thanks!")
+    h.read(h.ago(20), "Alice Ready")
     h.reply(
         h.ago(15),
         "Unknown sender",
         CLINIC_NUMBER,
         "Hi, are you taking new patients? I just moved nearby and have Aetna.",
     )
-    return org.id
 
 
 def _lakeside(session: Session) -> int:
@@ -682,10 +701,12 @@ def _lakeside(session: Session) -> int:
 
 def seed(session: Session, now: datetime | None = None) -> DemoSeed:
     """Create the demo organizations once; later calls return what exists."""
-    _demo_clinic(session, now or utcnow())
+    history = _demo_clinic(session, now or utcnow())
+    setup_id = _lakeside(session)
+    if history is not None:
+        _write_history(history)
     org = session.scalar(select(Organization).where(Organization.name == DEMO_ORG))
     assert org is not None
-    setup_id = _lakeside(session)
     _users(session, org.id)
     session.flush()
     ids = {
