@@ -77,6 +77,8 @@ def serve(
         console.print(f"Staff web app: [bold]{login}[/bold]")
         for email, password, role in demo.DEMO_USERS:
             console.print(f"  sign in as {email} / {password} ({role})")
+        for email, password, role in demo.SETUP_USERS:
+            console.print(f"  {demo.SETUP_ORG}: {email} / {password} ({role})")
     uvicorn.run(
         create_app(settings, dispatcher=dispatch),
         host=host,

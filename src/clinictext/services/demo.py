@@ -69,11 +69,9 @@ from __future__ import annotations
 import random
 import secrets
 from collections.abc import Iterator
-from contextlib import ExitStack, contextmanager
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, time, timedelta
-from types import ModuleType
-from unittest.mock import patch
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import select
@@ -87,7 +85,6 @@ from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import CallLog, InboundText, SendOutcome, StatusReport
 from clinictext.services import (
-    audit,
     connector,
     consent,
     inbound,
@@ -98,7 +95,7 @@ from clinictext.services import (
     sending,
     users,
 )
-from clinictext.services.clock import utcnow
+from clinictext.services.clock import as_of, utcnow
 from clinictext.services.status_updates import apply, receive_callback
 from clinictext.store.models import Message, Organization, Patient, User
 
@@ -113,6 +110,8 @@ DEMO_USERS = (
     ("frontdesk@demo.example", "demo-frontdesk", "staff"),
     ("admin@demo.example", "demo-admin", "admin"),
 )
+# Lakeside Dental's administrator, to see a clinic that cannot text yet from the inside.
+SETUP_USERS = (("setup@lakeside.example", "demo-lakeside", "admin"),)
 TIMEZONE = "America/Los_Angeles"
 LEAD_NUMBER = "+15005550006"
 CLINIC_NUMBER = "+14155550100"
@@ -127,7 +126,6 @@ POLICY = RetryPolicy()
 # Services that read the clock themselves (no ``now`` argument): while the demo's past is
 # written they read the moment being written, so a lead's stage history, a patient's
 # creation and their audit entries fall on the same day as the texts around them.
-_CLOCKED: tuple[ModuleType, ...] = (audit, leads, numbers, orgs, patients, users)
 
 NEW_PATIENT_FORM = "Ticked the texting box on the new-patient form."
 WEB_FORM = "Website new-patient request form: ticked 'Yes, you may text me about my request'."
@@ -179,9 +177,7 @@ class _History:
             raise ValueError(f"demo history out of order: {when} after {self.last}")
         if ordered:
             self.last = when
-        with ExitStack() as stack:
-            for module in _CLOCKED:
-                stack.enter_context(patch.object(module, "utcnow", lambda: when))
+        with as_of(when):
             yield
 
     def _later(self, when: datetime) -> datetime:
@@ -411,8 +407,10 @@ def _org(session: Session, name: str, key: str) -> tuple[Organization, bool]:
     return org, True
 
 
-def _users(session: Session, org_id: int) -> None:
-    for email, password, role in DEMO_USERS:
+def _users(
+    session: Session, org_id: int, accounts: tuple[tuple[str, str, str], ...] = DEMO_USERS
+) -> None:
+    for email, password, role in accounts:
         if session.scalar(select(User.id).where(User.email == email)) is None:
             users.create_user(session, org_id, email, role, password, ACTOR)
 
@@ -665,6 +663,7 @@ def _write_history(h: _History) -> None:
 
 def _lakeside(session: Session) -> int:
     setup, new_setup = _org(session, SETUP_ORG, SETUP_KEY)
+    _users(session, setup.id, SETUP_USERS)
     if new_setup:
         orgs.update_org(
             session,
