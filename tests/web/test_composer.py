@@ -11,11 +11,13 @@ from playwright.sync_api import Page, expect
 from tests.e2e.harness import Server
 from tests.web.test_patient_page import (
     Office,
+    csrf_token,
     make_office,
     message_item,
     new_patient,
     open_patient,
     reply,
+    session_client,
 )
 
 
@@ -160,4 +162,21 @@ def test_a_refused_send_is_shown_in_the_composer_and_keeps_the_text(
     finally:
         office.clinic.call("PATCH", "/org", {"url_policy": "warn"}, expect=200)
     expect(page.locator("ol.thread > li.bubble")).to_have_count(0)
+
+    # A send that reaches the server after the patient opted out is refused with the checks.
+    office.clinic.post(
+        f"/patients/{patient.id}/consent",
+        {"action": "opt_out", "source": "staff", "evidence": "asked at the desk"},
+        expect=201,
+    )
+    with session_client(server, page) as http:
+        refused = http.post(
+            f"/patients/{patient.id}/messages",
+            data={"body": "One more thing", "channel": "clinic"},
+            headers={"X-CSRF-Token": csrf_token(page), "HX-Request": "true"},
+        )
+    assert refused.status_code == 422
+    assert "Not sent: this patient cannot be texted on the Clinic channel" in refused.text
+    assert "One more thing</textarea>" in refused.text
+    assert "The patient opted out" in refused.text
     assert office.clinic.get(f"/patients/{patient.id}/messages") == []

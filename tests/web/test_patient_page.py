@@ -74,27 +74,45 @@ def message_item(page: Page, body: str) -> Locator:
     return page.locator("ol.thread > li").filter(has_text=body)
 
 
-def test_a_reply_through_the_simulator_appears_live_and_stays_unread_until_marked_read(
+def test_opening_reads_the_conversation_and_a_reply_appears_live_with_the_automatic_answer(
     server: Server, page: Page, office: Office
 ) -> None:
-    patient = new_patient(office, "Rita", "Reply")
+    patient = new_patient(office, "Rita", "Reply", lead="open")
+    office.clinic.call(
+        "PUT",
+        f"/patients/{patient.id}/lead",
+        {"stage": "closed_lost", "reason": "moved away"},
+        expect=200,
+    )
     office.clinic.send(patient, "Your cleaning is on Friday at 9.")
+    reply(server, office, patient, "Is Friday still fine?")
+    wait_until(
+        lambda: office.clinic.get(f"/patients/{patient.id}")["unread_count"] == 1 or None,
+        20,
+        "the reply to be unread",
+    )
+
     open_patient(page, server, office, patient.id)
     expect(message_item(page, "Your cleaning is on Friday at 9.")).to_contain_text("Delivered")
+    expect(message_item(page, "Is Friday still fine?")).to_contain_text("Received")
+    # Opening the conversation reads it.
+    expect(page.locator(".unread-note")).to_have_count(0)
+    assert office.clinic.get(f"/patients/{patient.id}")["unread_count"] == 0
 
-    reply(server, office, patient, "Could I come at 10 instead?")
+    # A reply to the closed lead's number appears live, with the clinic's automatic answer.
+    reply(server, office, patient, "Could I come at 10 instead?", to=office.lead_number)
     received = message_item(page, "Could I come at 10 instead?")
     expect(received).to_contain_text("Received")
+    expect(received.locator(".channel")).to_have_text("Channel: Lead")
+    answer = page.locator("ol.thread > li", has_text="Automatic reply")
+    expect(answer).to_have_count(1)
+    expect(answer.locator(".label").first).to_have_text("Delivered")
     expect(page.locator(".unread-note")).to_contain_text("1 unread")
     expect(page.locator("#nav-unread .badge")).to_be_visible()
 
     page.get_by_role("button", name="Mark read").click()
     expect(page.locator(".unread-note")).to_have_count(0)
-    wait_until(
-        lambda: office.clinic.get(f"/patients/{patient.id}")["unread_count"] == 0 or None,
-        10,
-        "the conversation to be read",
-    )
+    assert office.clinic.get(f"/patients/{patient.id}")["unread_count"] == 0
 
 
 def test_a_failed_text_shows_its_diagnosis_fix_and_history_and_a_new_phone_lifts_the_block(
@@ -168,6 +186,7 @@ def test_moving_a_lead_to_closed_lost_needs_a_reason_and_closes_the_lead_channel
     expect(lead.get_by_label("Sub-status")).to_have_value("after two calls")
     expect(page.locator("#patient-lead")).to_contain_text("In progress")
     assert office.clinic.get(f"/patients/{patient.id}/lead")["stage"] == "in_progress"
+    assert_accessible(page)  # the error is tied to its field
 
     reason.fill("chose another clinic")
     lead.get_by_role("button", name="Save stage").click()
@@ -309,10 +328,14 @@ def test_the_page_with_a_review_banner_is_accessible_at_both_widths_and_confirm_
     page.get_by_label("Message", exact=True).fill("Thanks, we will not text again")
     expect(page.locator("#composer-lint")).to_contain_text("GSM-7")
     screenshot(page, "patient")
+    # Every part opened (forms, histories), at both widths.
+    page.evaluate("document.querySelectorAll('main details').forEach(d => { d.open = true; })")
+    expect(page.locator(".history-slot .history")).to_have_count(1)
     assert_accessible(page)
     page.set_viewport_size(PHONE)
     assert_accessible(page)
     page.set_viewport_size(WIDE)
+    page.evaluate("document.querySelectorAll('main details').forEach(d => { d.open = false; })")
 
     page.get_by_role("button", name="Confirm opt-out").click()
     expect(banner.get_by_role("button", name="Confirm opt-out")).to_have_count(0)

@@ -124,8 +124,9 @@ FIELD_WORDS = {
     "substatus": "sub-status",
     "reason": "reason",
 }
-CONVERSATION_SHOWN = 100
-CONVERSATION_MAX = 5000
+# How many texts and commlogs a part shows at first; "Show more" adds as many again.
+SHOWN = {"conversation": 100, "commlogs": 20}
+SHOWN_MAX = 5000
 
 WORDS: dict[str, Any] = {
     "stages": STAGES,
@@ -191,10 +192,11 @@ def _review(session: Session, org_id: int, patient: Patient, **_: Any) -> dict[s
 
 
 def _conversation(
-    session: Session, org_id: int, patient: Patient, show: int = CONVERSATION_SHOWN, **_: Any
+    session: Session, org_id: int, patient: Patient, show: int | None = None, **_: Any
 ) -> dict[str, Any]:
+    show = show or SHOWN["conversation"]
     talk = conversation_view.conversation(session, org_id, patient.id, utcnow(), limit=show)
-    return {"conversation": talk, "show": show, "more": min(talk.earlier, CONVERSATION_SHOWN)}
+    return {"conversation": talk, "show": show, "more": min(talk.earlier, SHOWN["conversation"])}
 
 
 def _details(session: Session, org_id: int, patient: Patient, **_: Any) -> dict[str, Any]:
@@ -213,9 +215,13 @@ def _lead(session: Session, org_id: int, patient: Patient, **_: Any) -> dict[str
     return {"lead": view.lead, "history": list(reversed(view.history)), "names": names}
 
 
-def _commlogs(session: Session, org_id: int, patient: Patient, **_: Any) -> dict[str, Any]:
-    rows, total = conversation_view.commlog_list(session, org_id, patient.id)
-    return {"commlogs": rows, "commlog_total": total}
+def _commlogs(
+    session: Session, org_id: int, patient: Patient, show: int | None = None, **_: Any
+) -> dict[str, Any]:
+    show = show or SHOWN["commlogs"]
+    rows, total = conversation_view.commlog_list(session, org_id, patient.id, limit=show)
+    more = min(total - len(rows), SHOWN["commlogs"])
+    return {"commlogs": rows, "commlog_total": total, "show": show, "more": more}
 
 
 PARTS: dict[str, Callable[..., dict[str, Any]]] = {
@@ -254,8 +260,8 @@ def _inner(
     )
 
 
-def _wrap(patient: Patient, part: str, inner: Markup, show: int, oob: bool) -> Markup:
-    query: dict[str, Any] = {"show": show} if part == "conversation" else {}
+def _wrap(patient: Patient, part: str, inner: Markup, show: int | None, oob: bool) -> Markup:
+    query: dict[str, Any] = {"show": show} if show and part in SHOWN else {}
     query["seen"] = fingerprint(inner)
     return render(
         "_patient_live.html",
@@ -282,7 +288,7 @@ def live(
     tz: str | None = None,
     oob: bool = False,
     error: str | None = None,
-    show: int = CONVERSATION_SHOWN,
+    show: int | None = None,
 ) -> Markup:
     """One part of the page, wrapped in the element that refreshes it on ``sse:conversation``."""
     tz = tz or _timezone(session, org_id)
@@ -297,7 +303,7 @@ def live_part(
     patient_id: PatientId,
     part: Annotated[str, Path(max_length=20)],
     seen: Annotated[str, Query(max_length=40)] = "",
-    show: Annotated[int, Query(ge=1, le=CONVERSATION_MAX)] = CONVERSATION_SHOWN,
+    show: Annotated[int | None, Query(ge=1, le=SHOWN_MAX)] = None,
 ) -> Response:
     """A part of the page, fresh; 204 when it would show what the page already shows."""
     patient = patients.get_patient(session, user.org_id, patient_id)
@@ -392,11 +398,16 @@ def message_history(
     return HTMLResponse(render("_conversation_history.html", {"history": history, "tz": tz}))
 
 
-@router.post("/patients/{patient_id}/read", response_model=None)
-def mark_read(user: Staff, session: SessionDep, patient_id: PatientId) -> Response:
-    """Staff opened (or read) the conversation: it is no longer unread."""
-    patients.mark_read(session, user.org_id, patient_id)
-    return Response(status_code=204)
+@router.post("/patients/{patient_id}/read", response_class=HTMLResponse)
+def mark_read(user: Staff, session: SessionDep, patient_id: PatientId) -> HTMLResponse:
+    """Staff opened (or read) the conversation: it is no longer unread.
+
+    The answer is the conversation as it now is, swapped in out of band, so the page does
+    not depend on the live stream having started before this request.
+    """
+    patient = patients.mark_read(session, user.org_id, patient_id)
+    session.flush()
+    return HTMLResponse(live(session, user.org_id, patient, "conversation", oob=True))
 
 
 @router.post("/patients/{patient_id}/review", response_class=HTMLResponse)
