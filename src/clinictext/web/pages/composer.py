@@ -24,6 +24,7 @@ from sqlalchemy.orm import Session
 
 from clinictext.api.deps import SessionDep
 from clinictext.domain.checklist import Channel
+from clinictext.domain.content import MAX_BODY_CHARS
 from clinictext.domain.links import LinkPolicy
 from clinictext.domain.lint import lint
 from clinictext.services import conversation_view, orgs, patients, sending
@@ -48,8 +49,8 @@ CHECK_TITLES = {
 CHANNEL_WORDS = {Channel.LEAD: "Lead", Channel.CLINIC: "Clinic"}
 SEVERITY_WORDS = {"block": "Will not send", "warning": "Warning", "info": "Note"}
 SEVERITY_TONES = {"block": "tone-bad", "warning": "tone-wait", "info": "tone-info"}
-# A body longer than this is not linted as typed (sending refuses it anyway, with the reason).
-MAX_TYPED = 16_000
+# A body longer than this is not linted (as POST /lint): it is only said to be too long.
+MAX_TYPED = 10 * MAX_BODY_CHARS
 
 
 def _channel(session: Session, org_id: int, patient_id: int, raw: str | None) -> Channel:
@@ -68,7 +69,9 @@ def _character(char: str) -> dict[str, str]:
 
 def lint_context(session: Session, org_id: int, body: str) -> dict[str, Any]:
     """The parts, the encoding, the characters that force UCS-2 and the lint findings."""
-    if not body.strip() or len(body) > MAX_TYPED:
+    if len(body) > MAX_TYPED:
+        return {"report": None, "too_long": len(body), "limit": MAX_BODY_CHARS}
+    if not body.strip():
         return {"report": None}
     org = orgs.get_org(session, org_id)
     report = lint(body, "manual", LinkPolicy(org.url_policy or LinkPolicy.WARN), org.name)

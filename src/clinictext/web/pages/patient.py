@@ -233,16 +233,8 @@ PARTS: dict[str, Callable[..., dict[str, Any]]] = {
     "lead": _lead,
     "commlogs": _commlogs,
 }
-# The element each part replaces, and its classes.
-PART_CLASSES = {
-    "header": "patient-header",
-    "review": "",
-    "conversation": "conversation",
-    "details": "",
-    "consent": "",
-    "lead": "",
-    "commlogs": "",
-}
+# The classes of the element a part replaces (``patient-<part>`` is its id).
+PART_CLASSES = {"header": "patient-header", "conversation": "conversation"}
 
 
 def fingerprint(inner: str) -> str:
@@ -267,7 +259,7 @@ def _wrap(patient: Patient, part: str, inner: Markup, show: int | None, oob: boo
         "_patient_live.html",
         {
             "live_id": f"patient-{part}",
-            "live_class": PART_CLASSES[part],
+            "live_class": PART_CLASSES.get(part, ""),
             # A text's diagnosis also depends on the connector (down since...).
             "live_trigger": "sse:conversation, sse:connector"
             if part == "conversation"
