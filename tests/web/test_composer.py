@@ -9,6 +9,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from tests.e2e.harness import Server
+from tests.web.browser import screenshot
 from tests.web.test_patient_page import (
     Office,
     csrf_token,
@@ -93,6 +94,7 @@ def test_a_closed_lead_shows_the_lead_stage_fix_and_the_clinic_channel_sends_and
     expect(box).to_have_value("Your appointment is confirmed.")
     # Only the failing checks are listed, and the lead stage one is there.
     expect(checks.locator("li.check")).to_have_count(1)
+    screenshot(page, "composer-lead-closed")
 
     page.get_by_role("button", name="Text from the Clinic channel instead").click()
     expect(channel).to_have_value("clinic")
@@ -133,6 +135,7 @@ def test_typing_shows_parts_encoding_the_ucs2_characters_and_lint_findings(
     expect(lint.locator(".ucs2")).to_contain_text("right single quotation mark")
     expect(lint.locator("li[data-code]")).not_to_have_count(0)
     expect(lint).to_contain_text("bit.ly")
+    screenshot(page, "composer-typing")
 
     box.fill("a" * 200)
     expect(lint).to_contain_text("2 parts")
