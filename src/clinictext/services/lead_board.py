@@ -23,7 +23,8 @@ from clinictext.domain.phones import display
 from clinictext.store.models import Lead, Message, Patient
 
 EXCERPT_CHARS = 90
-PER_STAGE = 100
+PER_STAGE = 50
+_NANP = re.compile(r"\+1(\d{3})(\d{3})(\d{4})")
 MAX_QUERY = 100
 
 # Built once: an alias made per call costs more than the query it serves.
@@ -59,12 +60,21 @@ class LeadCard:
     @property
     def name(self) -> str:
         if self.unknown_sender or not (self.first_name or self.last_name).strip():
-            return display(self.phone) if self.phone else "Unknown sender"
+            return self.phone_display or "Unknown sender"
         return f"{self.first_name} {self.last_name}".strip()
 
     @property
     def phone_display(self) -> str:
-        return display(self.phone) if self.phone else ""
+        return shown_phone(self.phone) if self.phone else ""
+
+
+def shown_phone(e164: str) -> str:
+    """``domain.phones.display``, with North American numbers formatted directly: parsing
+    each of a full board's numbers would take longer than the board's query."""
+    nanp = _NANP.fullmatch(e164)
+    if nanp:
+        return "({}) {}-{}".format(*nanp.groups())
+    return display(e164)
 
 
 @dataclass(frozen=True)
@@ -120,8 +130,10 @@ def board(
     term = (query or "").strip()[:MAX_QUERY]
     newest = _NEWEST
     last_id = (
-        select(func.max(newest.id))
+        select(newest.id)
         .where(newest.organization_id == org_id, newest.patient_id == Patient.id)
+        .order_by(newest.id.desc())
+        .limit(1)
         .correlate(Patient)
         .scalar_subquery()
     )
