@@ -6,12 +6,20 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import closing
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.harness import FINAL, Clinic, Server, fresh_phone
-from tests.web.browser import Staff, add_user, assert_accessible, screenshot, sign_in
+from tests.web.browser import (
+    Staff,
+    add_user,
+    assert_accessible,
+    screenshot,
+    sign_in,
+    signed_in_http,
+)
 
 
 def clinic_number(clinic: Clinic) -> str:
@@ -235,3 +243,46 @@ def test_another_clinics_conversation_cannot_be_read_or_assigned(
     assert answer.status == 404
     events = other.get("/audit", entity="patient", entity_id=theirs["id"])
     assert not [e for e in events if e["action"].startswith("conversation.")]
+
+
+def test_mark_read_works_as_a_plain_form_and_comes_back_to_the_same_view(
+    server: Server, staff: Staff
+) -> None:
+    patient = add_patient(staff.clinic, "Plain")
+    reply(server, staff.clinic, patient["phone"], "Hi there")
+    with closing(signed_in_http(server.base, staff.email, staff.password)) as http:
+        page = http.get("/inbox", params={"filter": "unread"})
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token and "1 unread" in page.text
+        answer = http.post(
+            f"/inbox/{patient['id']}/read",
+            data={"csrf_token": token.group(1), "filter": "unread", "limit": "50"},
+            follow_redirects=False,
+        )
+        assert answer.status_code == 303 and answer.headers["location"] == "/inbox?filter=unread"
+        assert "Nothing unread" in http.get("/inbox?filter=unread").text
+    assert staff.clinic.get(f"/patients/{patient['id']}")["unread_count"] == 0
+
+
+def test_load_more_shows_the_next_conversations_and_the_refresh_keeps_them(
+    server: Server, page: Page, staff: Staff
+) -> None:
+    number = clinic_number(staff.clinic)
+    senders = [fresh_phone() for _ in range(52)]
+    for n, phone in enumerate(senders):
+        server.sim("/inbound", {"from": phone, "to": number, "body": f"Question {n}"})
+
+    sign_in(page, server.base, staff.email, staff.password)
+    page.goto(server.base + "/inbox")
+    rows = page.locator(".conversation")
+    expect(rows).to_have_count(50)
+    expect(rows.first).to_contain_text("Question 51")
+    page.get_by_role("link", name="Load more").click()
+    expect(rows).to_have_count(52)
+    expect(rows.last).to_contain_text("Question 0")
+    expect(page).to_have_url(re.compile(r"/inbox\?limit=100$"))
+    expect(page.get_by_role("link", name="Load more")).to_have_count(0)
+
+    server.sim("/inbound", {"from": senders[0], "to": number, "body": "Any news?"})
+    expect(rows.first).to_contain_text("Any news?")
+    expect(rows).to_have_count(52)

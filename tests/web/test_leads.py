@@ -6,12 +6,13 @@ from __future__ import annotations
 
 import json
 import re
+from contextlib import closing
 from typing import Any
 
 from playwright.sync_api import Locator, Page, expect
 
 from tests.e2e.harness import Clinic, Server, fresh_phone
-from tests.web.browser import Staff, assert_accessible, screenshot, sign_in
+from tests.web.browser import Staff, assert_accessible, screenshot, sign_in, signed_in_http
 
 
 def add_lead(
@@ -258,3 +259,31 @@ def test_another_clinics_lead_cannot_be_moved(server: Server, page: Page, staff:
     )
     assert answer.status == 404
     assert lead_of(other, theirs["id"])["stage"] == "open"
+
+
+def test_the_stage_form_works_as_a_plain_form_and_refuses_a_post_without_its_token(
+    server: Server, staff: Staff
+) -> None:
+    lead = add_lead(staff.clinic, "Plain", "Form")
+    with closing(signed_in_http(server.base, staff.email, staff.password)) as http:
+        page = http.get("/leads", params={"move": lead["id"], "q": "plain"})
+        assert page.status_code == 200
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page.text)
+        assert token and 'id="move-stage"' in page.text
+        form = {"stage": "closed_lost", "reason": "", "q": "plain", "show": ""}
+
+        refused = http.post(f"/leads/{lead['id']}/stage", data=form)
+        assert refused.status_code == 403
+        assert "nothing was changed" in refused.text
+
+        form["csrf_token"] = token.group(1)
+        again = http.post(f"/leads/{lead['id']}/stage", data=form)
+        assert again.status_code == 422
+        assert "needs a reason" in again.text and "<h1>Lead Dashboard</h1>" in again.text
+        assert '<option value="closed_lost" selected>' in again.text
+        assert lead_of(staff.clinic, lead["id"])["stage"] == "open"
+
+        form["reason"] = "No insurance match"
+        moved = http.post(f"/leads/{lead['id']}/stage", data=form, follow_redirects=False)
+        assert moved.status_code == 303 and moved.headers["location"] == "/leads?q=plain"
+    assert lead_of(staff.clinic, lead["id"])["reason"] == "No insurance match"
