@@ -185,6 +185,12 @@ def document_errors(app: FastAPI) -> None:
     app.openapi = openapi  # type: ignore[method-assign]
 
 
+BUSY_PAGE = (
+    "The server is busy or cannot reach its database right now, and nothing was changed. "
+    "Try again in a moment."
+)
+
+
 def _page(req: Request, status: int, message: str) -> Response | None:
     """The error as a page, when the request was for one of the staff web pages."""
     hook = getattr(req.app.state, "page_errors", None)
@@ -292,9 +298,17 @@ def install(app: FastAPI) -> None:
         return response
 
     @app.exception_handler(IntegrityError)
-    async def _integrity(_req: Request, exc: IntegrityError) -> JSONResponse:
+    async def _integrity(req: Request, exc: IntegrityError) -> Response:
         # Two requests raced to create the same thing; the loser's transaction rolled back.
         log.info("integrity conflict: %s", type(exc.orig).__name__)
+        page = _page(
+            req,
+            409,
+            "This change conflicts with one saved at the same moment, and nothing was "
+            "changed. Reload the page and try again.",
+        )
+        if page is not None:
+            return page
         return error_response(
             409,
             "conflict",
@@ -303,18 +317,24 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(OperationalError)
-    async def _database_unavailable(_req: Request, exc: OperationalError) -> JSONResponse:
+    async def _database_unavailable(req: Request, exc: OperationalError) -> Response:
         log.warning("database unavailable: %s", type(exc.orig).__name__)
+        page = _page(req, 503, BUSY_PAGE)
+        if page is not None:
+            return page
         return _unavailable(
             "The database is busy or unreachable, and nothing was changed. Try again in a "
             "moment; if it persists, check the database server."
         )
 
     @app.exception_handler(PoolTimeout)
-    async def _no_free_connection(_req: Request, exc: PoolTimeout) -> JSONResponse:
+    async def _no_free_connection(req: Request, exc: PoolTimeout) -> Response:
         # Every pooled connection stayed busy for the pool's whole timeout: the server is
         # overloaded (or something holds connections), the database itself may be fine.
         log.warning("no database connection free in time: %s", type(exc).__name__)
+        page = _page(req, 503, BUSY_PAGE)
+        if page is not None:
+            return page
         return _unavailable(
             "The server is too busy to reach the database right now, and nothing was changed. "
             f"Try again in {RETRY_AFTER_SECONDS} seconds; if it persists, the server needs "
@@ -322,11 +342,19 @@ def install(app: FastAPI) -> None:
         )
 
     @app.exception_handler(Exception)
-    async def _unexpected(req: Request, exc: Exception) -> JSONResponse:
+    async def _unexpected(req: Request, exc: Exception) -> Response:
         # The message of a database error holds the statement's parameters (names, numbers,
         # bodies): the traceback is logged without messages, the full error only at DEBUG.
         log.error("unhandled error in %s %s\n%s", req.method, req.url.path, redacted_traceback(exc))
         log.debug("unhandled error in %s %s", req.method, req.url.path, exc_info=exc)
+        page = _page(
+            req,
+            500,
+            "Something went wrong on our side and nothing was changed. Try again; if it keeps "
+            "happening, tell your clinic's IT contact.",
+        )
+        if page is not None:
+            return page
         return error_response(
             500,
             "internal_error",

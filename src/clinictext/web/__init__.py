@@ -8,10 +8,12 @@ screen needs and render it. Errors on these paths are pages, not JSON.
 
 from __future__ import annotations
 
+import logging
 import time
+from html import escape
 
 from fastapi import FastAPI, Request
-from fastapi.responses import RedirectResponse, Response
+from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
@@ -21,6 +23,8 @@ from clinictext.web import events, signin
 from clinictext.web.access import CsrfRefused, Forbidden, SignInRequired
 from clinictext.web.pages import MODULES
 from clinictext.web.render import STATIC, html
+
+log = logging.getLogger(__name__)
 
 # Paths whose answers are pages (errors included). The API lives under /api/v1.
 WEB_PREFIXES = (
@@ -74,7 +78,14 @@ class PageHeaders(BaseHTTPMiddleware):
 def error_page(request: Request, status: int, message: str) -> Response:
     """An error as a page (or, for an htmx request, as a fragment htmx can show)."""
     template = "_error_fragment.html" if request.headers.get("hx-request") else "error.html"
-    return html(request, template, {"status": status, "message": message}, status=status)
+    try:
+        return html(request, template, {"status": status, "message": message}, status=status)
+    except Exception:  # the error must still reach the person, if not in the usual frame
+        log.exception("the error page could not be rendered")
+        return HTMLResponse(
+            f"<!doctype html><title>Error</title><p role=alert>{escape(message)}</p>",
+            status_code=status,
+        )
 
 
 def install(app: FastAPI) -> None:
