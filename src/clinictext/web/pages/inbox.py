@@ -28,7 +28,8 @@ router = APIRouter(include_in_schema=False)
 
 PAGE = 50
 PatientId = Annotated[int, Path(ge=1, le=2**62)]
-Shown = Annotated[int, Query(ge=1, le=conversations.MAX_PAGE)]
+# Any positive number is read as whole pages up to the maximum (a link may outlive it).
+Shown = Annotated[int, Query(ge=1, le=2**31)]
 
 # What an empty list says, per filter.
 EMPTY = {
@@ -139,7 +140,7 @@ def _after_action(
 
 
 ViewFilter = Annotated[str, Form(max_length=20)]
-ViewLimit = Annotated[int, Form(ge=1, le=conversations.MAX_PAGE)]
+ViewLimit = Annotated[int, Form(ge=1, le=2**31)]
 
 
 @router.post("/inbox/{patient_id}/read", response_model=None)
