@@ -83,3 +83,34 @@ def test_refreshing_again_after_a_retry_changes_nothing_and_never_conflicts(
         assert (first.status, first.provider_id) == ("queued", None)
         assert s.scalar(select(func.count()).select_from(SupersededSid)) == 1
         assert s.get(SupersededSid, f"SM{ids[0]}") is not None
+
+
+def test_redrive_counts_every_text_that_goes_out_now_and_keeps_held_ones(factory: Any) -> None:
+    from datetime import timedelta
+
+    from clinictext.services import connector
+    from clinictext.services.clock import utcnow
+
+    clinic = seed_clinic(factory, patient_count=4)
+    other = seed_clinic(
+        factory, senders=("+14155550999",), patient_count=1, first_phone=14155559000, name="Other"
+    )
+    ids = queue_texts(factory, clinic.org_id, [(pid, "Hello") for pid in clinic.patient_ids])
+    queue_texts(factory, other.org_id, [(other.patient_ids[0], "Not ours")])
+    now = utcnow()
+    with transaction(factory) as s:
+        # ids[0], ids[1]: due now; ids[2]: waiting to retry; ids[3]: held for the window.
+        s.execute(
+            update(Message).where(Message.id == ids[2]).values(due_at=now + timedelta(minutes=5))
+        )
+        s.execute(
+            update(Message)
+            .where(Message.id == ids[3])
+            .values(status=Status.SCHEDULED.value, due_at=now + timedelta(hours=9))
+        )
+    with transaction(factory) as s:
+        assert connector.redrive(s, clinic.org_id, "test", now) == 3
+    with transaction(factory) as s:
+        due = dict(s.execute(select(Message.id, Message.due_at).where(Message.id.in_(ids))).all())
+        assert due[ids[2]] == now
+        assert due[ids[3]] == now + timedelta(hours=9)

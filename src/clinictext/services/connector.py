@@ -118,22 +118,30 @@ def acknowledge(session: Session, org_id: int, actor: str, now: datetime) -> int
 
 
 def redrive(session: Session, org_id: int, actor: str, now: datetime) -> int:
-    """Make every pending text of the organization due now.
+    """Make every pending text of the organization due now; how many will go out now.
 
-    Texts waiting to retry after a failure are sent at once. Texts held for the send
-    window or a send time stay held.
+    Texts waiting to retry after a failure are sent at once, and texts already due are
+    counted with them (both go out as soon as the provider answers: "re-sent 12 texts").
+    Texts held for the send window or a send time stay held.
     """
+    queued = (
+        Message.organization_id == org_id,
+        Message.direction == "outbound",
+        Message.status == Status.QUEUED.value,
+    )
+    already_due = int(
+        session.scalar(
+            select(func.count()).select_from(Message).where(*queued, Message.due_at <= now)
+        )
+        or 0
+    )
     retrying = session.execute(
         update(Message)
-        .where(
-            Message.organization_id == org_id,
-            Message.status == Status.QUEUED.value,
-            Message.due_at > now,
-        )
+        .where(*queued, Message.due_at > now)
         .values(due_at=now)
         .execution_options(synchronize_session=False)
     )
-    count = int(retrying.rowcount or 0)  # type: ignore[attr-defined]
+    count = already_due + int(retrying.rowcount or 0)  # type: ignore[attr-defined]
     audit.record(
         session,
         org_id,

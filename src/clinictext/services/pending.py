@@ -109,20 +109,3 @@ def pending_by_diagnosis(session: Session, org_id: int, now: datetime) -> Pendin
             group.examples.append(Example(m.patient_id, names.get(m.patient_id, "")))
     ordered = sorted(groups.values(), key=lambda g: -g.count)
     return PendingTexts(total, len(rows), ordered)
-
-
-def waiting_to_send(session: Session, org_id: int, now: datetime) -> int:
-    """Queued texts already due: they wait only for the provider to answer."""
-    return int(
-        session.scalar(
-            select(func.count())
-            .select_from(Message)
-            .where(
-                Message.organization_id == org_id,
-                Message.direction == "outbound",
-                Message.status == Status.QUEUED.value,
-                Message.due_at <= now,
-            )
-        )
-        or 0
-    )

@@ -142,9 +142,6 @@ async def refresh_connector(request: Request, user: StaffPage) -> HTMLResponse:
     """Re-check the provider and re-drive every pending text (as the API's refresh does)."""
     state = request.app.state
     started = utcnow()
-    waiting = await run_in_threadpool(
-        _read, request, lambda s: pending.waiting_to_send(s, user.org_id, started)
-    )
     outcome = await refresh(
         state.session_factory, state.provider, user.org_id, user.actor, state.retry_policy
     )
@@ -153,7 +150,7 @@ async def refresh_connector(request: Request, user: StaffPage) -> HTMLResponse:
     context = await run_in_threadpool(_read, request, lambda s: panel(s, user.org_id, utcnow()))
     result = refresh_summary(
         answered,
-        waiting + outcome.redriven if answered else 0,
+        outcome.redriven if answered else 0,
         outcome.checked,
         outcome.status.pending,
     )
