@@ -13,10 +13,12 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import and_, case, func, or_, select
 from sqlalchemy.orm import Session, aliased
 from sqlalchemy.sql.elements import ColumnElement
+from sqlalchemy.sql.selectable import ScalarSelect
 
 from clinictext.domain.leads import LeadStage
 from clinictext.domain.phones import display
@@ -29,7 +31,6 @@ MAX_QUERY = 100
 
 # Built once: an alias made per call costs more than the query it serves.
 _NEWEST = aliased(Message, name="newest")
-_LATEST = aliased(Message, name="latest")
 _LAST = aliased(Message, name="last_message")
 
 # The columns, in the order a lead moves through them, with the words staff see.
@@ -116,6 +117,19 @@ def matches(term: str) -> ColumnElement[bool]:
     return or_(*found)
 
 
+def _newest(org_id: int, column: Any) -> ScalarSelect[Any]:
+    """``column`` of the patient's newest message: one backward probe of
+    ``ix_messages_org_patient``."""
+    return (
+        select(column)
+        .where(_NEWEST.organization_id == org_id, _NEWEST.patient_id == Patient.id)
+        .order_by(_NEWEST.id.desc())
+        .limit(1)
+        .correlate(Patient)
+        .scalar_subquery()
+    )
+
+
 def board(
     session: Session,
     org_id: int,
@@ -128,21 +142,13 @@ def board(
     leads; ``query`` keeps leads whose name or phone matches, ``unread_only`` those with
     texts nobody has read."""
     term = (query or "").strip()[:MAX_QUERY]
-    newest = _NEWEST
-    last_id = (
-        select(newest.id)
-        .where(newest.organization_id == org_id, newest.patient_id == Patient.id)
-        .order_by(newest.id.desc())
-        .limit(1)
-        .correlate(Patient)
-        .scalar_subquery()
-    )
     leads = (
         select(
             Patient.id.label("patient_id"),
             Lead.stage,
             Lead.updated_at.label("lead_at"),
-            last_id.label("last_id"),
+            _newest(org_id, _NEWEST.id).label("last_id"),
+            _newest(org_id, _NEWEST.created_at).label("last_at"),
         )
         .join(Lead, and_(Lead.patient_id == Patient.id, Lead.organization_id == org_id))
         .where(Patient.organization_id == org_id)
@@ -151,29 +157,29 @@ def board(
         leads = leads.where(matches(term))
     if unread_only:
         leads = leads.where(Patient.unread_count > 0)
-    found = leads.subquery("leads")
-    # Rank on ids and times only; names and bodies are read for the shown cards alone.
-    latest = _LATEST
-    activity = case((latest.created_at > found.c.lead_at, latest.created_at), else_=found.c.lead_at)
-    ranked = (
-        select(
-            found.c.patient_id,
-            found.c.stage,
-            found.c.last_id,
-            activity.label("activity_at"),
-            func.row_number()
-            .over(
-                partition_by=found.c.stage,
-                order_by=(activity.desc(), found.c.patient_id.desc()),
-            )
-            .label("rank"),
-            func.count().over(partition_by=found.c.stage).label("in_stage"),
-        )
-        .outerjoin(latest, latest.id == found.c.last_id)
-        .subquery("ranked")
-    )
+    # Materialized, so PostgreSQL probes each lead's newest message once rather than once
+    # for every place the ranking below mentions it.
+    found = leads.cte("found").prefix_with("MATERIALIZED", dialect="postgresql")
+    activity = case((found.c.last_at > found.c.lead_at, found.c.last_at), else_=found.c.lead_at)
+    ranked = select(
+        found.c.patient_id,
+        found.c.stage,
+        found.c.last_id,
+        activity.label("activity_at"),
+        func.row_number()
+        .over(partition_by=found.c.stage, order_by=(activity.desc(), found.c.patient_id.desc()))
+        .label("rank"),
+        func.count().over(partition_by=found.c.stage).label("in_stage"),
+    ).subquery("ranked")
     shown = select(ranked).where(ranked.c.rank <= per_stage).subquery("shown")
+    # Names and bodies are read for the shown cards alone, each text by its primary key.
     last = _LAST
+    excerpt = (
+        select(func.substr(last.body, 1, EXCERPT_CHARS + 1))
+        .where(last.id == shown.c.last_id)
+        .scalar_subquery()
+    )
+    direction = select(last.direction).where(last.id == shown.c.last_id).scalar_subquery()
     rows = session.execute(
         select(
             shown.c.patient_id,
@@ -187,13 +193,12 @@ def board(
             Patient.unread_count,
             Lead.substatus,
             Lead.reason,
-            last.direction,
-            func.substr(last.body, 1, EXCERPT_CHARS + 1).label("excerpt"),
+            direction.label("direction"),
+            excerpt.label("excerpt"),
         )
         .select_from(shown)
         .join(Patient, Patient.id == shown.c.patient_id)
         .join(Lead, Lead.patient_id == shown.c.patient_id)
-        .outerjoin(last, last.id == shown.c.last_id)
         .order_by(shown.c.stage, shown.c.rank)
     ).all()
     cards: dict[LeadStage, list[LeadCard]] = {stage: [] for stage in STAGE_NAMES}
