@@ -146,7 +146,7 @@ def _stage_change(
             }
         note = SCHEDULED
     # The reason belongs to closed lost only; elsewhere the field is not part of the change.
-    why = reason.strip() or None if chosen is LeadStage.CLOSED_LOST else None
+    why = (reason.strip() or None) if chosen is LeadStage.CLOSED_LOST else None
     return chosen, note, why
 
 
