@@ -115,3 +115,17 @@ def test_an_api_key_does_not_open_the_pages(server: Server, staff: Staff) -> Non
 def test_a_second_admin_can_be_added_by_the_command_line(server: Server, staff: Staff) -> None:
     other = add_user(server, staff.clinic, "admin")
     assert other.role == "admin" and other.user_id != staff.user_id
+
+
+def test_signing_in_works_from_the_keyboard_alone(server: Server, page: Page, staff: Staff) -> None:
+    page.goto(server.base + "/login")
+    expect(page.get_by_label("Email")).to_be_focused()  # autofocus: no mouse needed
+    page.keyboard.type(staff.email)
+    page.keyboard.press("Tab")
+    expect(page.get_by_label("Password")).to_be_focused()
+    page.keyboard.type(staff.password)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/inbox$"))
+    # The first Tab on a page reaches the skip link, which jumps past the navigation.
+    page.keyboard.press("Tab")
+    expect(page.get_by_role("link", name="Skip to content")).to_be_focused()
