@@ -155,7 +155,11 @@ class Patient(Base):
 
 class Lead(Base):
     __tablename__ = "leads"
-    __table_args__ = (UniqueConstraint("patient_id", name="uq_leads_patient_id"),)
+    __table_args__ = (
+        UniqueConstraint("patient_id", name="uq_leads_patient_id"),
+        # The Lead Dashboard reads one organization's leads by stage.
+        Index("ix_leads_org_stage", "organization_id", "stage"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = _org_fk()
@@ -277,7 +281,11 @@ class MessageEvent(Base):
     """The status history of a message: one row each time its status changed."""
 
     __tablename__ = "message_events"
-    __table_args__ = (Index("ix_message_events_message", "message_id", "id"),)
+    __table_args__ = (
+        Index("ix_message_events_message", "message_id", "id"),
+        # The live-update stream's "latest status change in this organization".
+        Index("ix_message_events_org", "organization_id", "id"),
+    )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
     organization_id: Mapped[int] = _org_fk()

@@ -48,13 +48,19 @@ HEARTBEAT_SECONDS = 15.0
 def fingerprints(session: Session, org_id: int, patient_id: int | None) -> dict[str, Any]:
     """A value per topic that changes whenever what the topic's screens show changes."""
     now = utcnow()
-    unread, reviews = session.execute(
+    # An edit of a patient (an assignment, a review resolved) and a status change (a text
+    # turning Failed) change what the inbox shows without a new message.
+    unread, reviews, patients_changed = session.execute(
         select(
             func.coalesce(func.sum(Patient.unread_count), 0),
             func.count(Patient.review_flag),
+            func.max(Patient.updated_at),
         ).where(Patient.organization_id == org_id)
     ).one()
     newest = session.scalar(select(func.max(Message.id)).where(Message.organization_id == org_id))
+    latest_status = session.scalar(
+        select(func.max(MessageEvent.id)).where(MessageEvent.organization_id == org_id)
+    )
     leads = session.execute(
         select(func.max(Lead.updated_at), func.count()).where(Lead.organization_id == org_id)
     ).one()
@@ -65,7 +71,7 @@ def fingerprints(session: Session, org_id: int, patient_id: int | None) -> dict[
     ).one()
     status = connector.status(session, org_id, now)
     topics: dict[str, Any] = {
-        "inbox": (int(unread), int(reviews), newest),
+        "inbox": (int(unread), int(reviews), newest, latest_status, str(patients_changed)),
         "leads": (str(leads[0]), leads[1], newest),
         "connector": (status.view.state, status.pending, str(errors[0]), errors[1]),
     }

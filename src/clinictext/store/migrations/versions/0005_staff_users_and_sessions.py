@@ -1,4 +1,4 @@
-"""staff users, web sessions, sign-in throttle, conversation assignment
+"""staff users, web sessions, sign-in throttle, conversation assignment, page indexes
 
 Revision ID: 0005
 Revises: 0004
@@ -69,6 +69,10 @@ def upgrade() -> None:
         ),
         sa.PrimaryKeyConstraint("email", name=op.f("pk_login_throttle")),
     )
+    op.create_index("ix_leads_org_stage", "leads", ["organization_id", "stage"], unique=False)
+    op.create_index(
+        "ix_message_events_org", "message_events", ["organization_id", "id"], unique=False
+    )
     with op.batch_alter_table("patients", schema=None) as batch_op:
         batch_op.add_column(sa.Column("assigned_user_id", sa.BigInteger(), nullable=True))
         batch_op.create_foreign_key(
@@ -86,6 +90,8 @@ def downgrade() -> None:
             batch_op.f("fk_patients_assigned_user_id_users"), type_="foreignkey"
         )
         batch_op.drop_column("assigned_user_id")
+    op.drop_index("ix_message_events_org", table_name="message_events")
+    op.drop_index("ix_leads_org_stage", table_name="leads")
     op.drop_table("login_throttle")
     op.drop_index("ix_web_sessions_user", table_name="web_sessions")
     op.drop_table("web_sessions")
