@@ -15,7 +15,7 @@ from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Registration
 from clinictext.domain.phones import PhoneError, normalize_e164
-from clinictext.domain.replies import ReplyRefused, check_template
+from clinictext.domain.replies import REQUIRED, ReplyRefused, check_template
 from clinictext.domain.send_window import is_clock_time
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
@@ -24,30 +24,49 @@ from clinictext.store.models import ApiKey, Organization
 
 KEY_PREFIX = "ct_"
 _BROKEN_TEXT = re.compile("[\ud800-\udfff\x00]")
+# The longest values the API accepts (api/schemas.py); the key's name is its column's width.
+MAX_TIMEZONE = 64
+MAX_REPLY = 320
+MAX_KEY_NAME = 100
+REGISTRATIONS = tuple(r.value for r in Registration)
+URL_POLICIES = ("warn", "block")
+
+# Every refusal below names the field it is about (``field=``, as the request names it), so
+# that a form can show it next to that field.
 
 
-def validate_timezone(name: str) -> str:
+def validate_timezone(name: str, field: str = "timezone") -> str:
+    if not name.strip():
+        raise Invalid(
+            "Choose a time zone, as Region/City, e.g. America/New_York.",
+            code="invalid_timezone",
+            field=field,
+        )
     try:
         ZoneInfo(name)
     except (ZoneInfoNotFoundError, ValueError):
+        shown = name if len(name) <= MAX_TIMEZONE else name[:MAX_TIMEZONE] + "…"
         raise Invalid(
-            f"'{name}' is not a time zone. Use an IANA name such as America/New_York.",
+            f"'{shown}' is not a time zone. Use an IANA name such as America/New_York.",
             code="invalid_timezone",
+            field=field,
         ) from None
     return name
 
 
-def validate_clock_time(value: str, field: str) -> str:
+def validate_clock_time(value: str, field: str, label: str, example: str) -> str:
     # Strictly "HH:MM" in ASCII digits: int() would also take "+8", " 8" or "٠٨", which the
     # send path cannot read back.
     if not is_clock_time(value):
         raise Invalid(
-            f"The {field} must be a time of day as HH:MM, e.g. 08:00.", code="invalid_time"
+            f"The {label} must be a 24-hour time as HH:MM, e.g. {example}.",
+            code="invalid_time",
+            field=field,
         )
     return value
 
 
-def _refuse_broken_text(text: str, what: str) -> None:
+def _refuse_broken_text(text: str, what: str, field: str) -> None:
     # A command line's undecodable bytes arrive as lone surrogates; no database stores one,
     # and PostgreSQL stores no NUL either.
     if _BROKEN_TEXT.search(text):
@@ -55,6 +74,7 @@ def _refuse_broken_text(text: str, what: str) -> None:
             f"{what} contains a broken character (a NUL, bytes that are not UTF-8, or half "
             "of an emoji); retype it.",
             code="invalid_text",
+            field=field,
         )
 
 
@@ -63,8 +83,8 @@ def create_org(
 ) -> Organization:
     name = name.strip()
     if not name:
-        raise Invalid("The organization needs a name.", code="invalid_name")
-    _refuse_broken_text(name, "The organization's name")
+        raise Invalid("The organization needs a name.", code="invalid_name", field="name")
+    _refuse_broken_text(name, "The organization's name", "name")
     org = Organization(
         name=name,
         timezone=validate_timezone(timezone),
@@ -91,32 +111,46 @@ def get_org(session: Session, org_id: int) -> Organization:
 
 
 def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: str) -> Organization:
-    """Apply validated changes; the audit event records old and new values."""
+    """Apply validated changes; the audit event records old and new values.
+
+    A refusal names its field as the request does: ``timezone``, ``clinic_phone``,
+    ``replies.<kind>``, ``send_window.start`` or ``send_window.end``, ``messaging_registration``,
+    ``url_policy``.
+    """
     org = get_org(session, org_id)
     if "timezone" in changes:
+        _refuse_broken_text(changes["timezone"], "The time zone", "timezone")
         validate_timezone(changes["timezone"])
     if changes.get("clinic_phone") is not None:
+        _refuse_broken_text(changes["clinic_phone"], "The clinic phone", "clinic_phone")
         try:
             changes["clinic_phone"] = normalize_e164(changes["clinic_phone"], org.country)
         except PhoneError as err:
-            raise Invalid(f"Clinic phone: {err}", code="invalid_phone") from None
+            raise Invalid(
+                f"Clinic phone: {err}", code="invalid_phone", field="clinic_phone"
+            ) from None
     for kind, text in (changes.pop("replies", None) or {}).items():
         if text is not None:
-            try:
-                check_template(kind, text)
-            except ReplyRefused as err:
-                raise Invalid(str(err), code="invalid_reply") from None
+            _check_reply(kind, text)
         changes[f"reply_{kind}"] = text
     window = changes.pop("send_window", None)
     if window is not None:
-        start = validate_clock_time(window["start"], "send_window.start")
-        end = validate_clock_time(window["end"], "send_window.end")
-        if start >= end:
-            raise Invalid(
-                "The send window must start before it ends, e.g. 08:00 to 21:00.",
-                code="invalid_send_window",
-            )
-        changes["send_window_start"], changes["send_window_end"] = start, end
+        changes["send_window_start"], changes["send_window_end"] = _check_window(window)
+    if "messaging_registration" in changes and (
+        changes["messaging_registration"] not in REGISTRATIONS
+    ):
+        raise Invalid(
+            "Choose the carrier registration's state: none, pending, approved or rejected.",
+            code="invalid_registration",
+            field="messaging_registration",
+        )
+    if "url_policy" in changes and changes["url_policy"] not in URL_POLICIES:
+        raise Invalid(
+            "Choose whether links in the texts staff type are only warned about (warn) or "
+            "blocked (block).",
+            code="invalid_url_policy",
+            field="url_policy",
+        )
     before = {}
     for field, value in changes.items():
         before[field] = getattr(org, field)
@@ -125,6 +159,38 @@ def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: st
     if changed:
         audit.record(session, org.id, actor, "org.updated", "organization", org.id, changed)
     return org
+
+
+def _check_reply(kind: str, text: str) -> None:
+    field = f"replies.{kind}"
+    if kind not in REQUIRED:
+        raise Invalid(f"There is no '{kind}' reply to reword.", code="invalid_reply", field=field)
+    _refuse_broken_text(text, "The reply", field)
+    if len(text) > MAX_REPLY:
+        raise Invalid(
+            f"Keep the reply to {MAX_REPLY} characters or fewer (now {len(text)}).",
+            code="invalid_reply",
+            field=field,
+        )
+    try:
+        check_template(kind, text)
+    except ReplyRefused as err:
+        raise Invalid(str(err), code="invalid_reply", field=field) from None
+
+
+def _check_window(window: dict[str, str]) -> tuple[str, str]:
+    start = validate_clock_time(
+        window["start"], "send_window.start", "send window's start", "08:00"
+    )
+    end = validate_clock_time(window["end"], "send_window.end", "send window's end", "21:00")
+    if start >= end:  # "HH:MM" strings in ASCII digits sort as times do
+        raise Invalid(
+            f"The window must end after it starts, on the same day: {start} to {end} does "
+            "not. For example 08:00 to 21:00.",
+            code="invalid_send_window",
+            field="send_window.end",
+        )
+    return start, end
 
 
 @dataclass(frozen=True)
@@ -147,7 +213,20 @@ def create_api_key(
     key: str | None = None,
 ) -> NewApiKey:
     get_org(session, org_id)
-    _refuse_broken_text(name, "The key's name")
+    name = name.strip()
+    _refuse_broken_text(name, "The key's name", "name")
+    if not name:
+        raise Invalid(
+            "Name the key after what uses it, e.g. Scheduling system.",
+            code="invalid_name",
+            field="name",
+        )
+    if len(name) > MAX_KEY_NAME:
+        raise Invalid(
+            f"Keep the key's name to {MAX_KEY_NAME} characters or fewer (now {len(name)}).",
+            code="invalid_name",
+            field="name",
+        )
     key = key or KEY_PREFIX + secrets.token_urlsafe(32)
     row = ApiKey(
         organization_id=org_id,
