@@ -215,8 +215,9 @@ def test_a_reply_text_without_its_required_part_is_refused_with_the_reason(
     replies.get_by_role("button", name="Save replies").click()
 
     expect(opt_out).to_have_accessible_description(
-        re.compile(r"The opt-out reply must contain START\. Carriers require it")
+        re.compile(r"The opt-out reply must contain START\.")
     )
+    expect(opt_out).to_have_attribute("aria-invalid", "true")
     expect(opt_out).to_have_value("{org}: you will get no more texts from us.")
     expect(help_reply).to_have_value(
         "{org} help desk: call {phone}. Msg & data rates may apply. Reply STOP to opt out."
@@ -233,6 +234,60 @@ def test_a_reply_text_without_its_required_part_is_refused_with_the_reason(
     )
     assert saved["help"].startswith("{org} help desk")
     expect(replies).to_contain_text("Web Clinic help desk: call the clinic.")
+
+
+def test_clinic_details_are_refused_next_to_the_field_the_service_names(
+    server: Server, page: Page, admin: Staff
+) -> None:
+    _open_settings(page, server, admin)
+    before = _org(admin.clinic)
+    clinic = page.get_by_role("region", name="Clinic", exact=True)
+    phone, zone = clinic.get_by_label("Clinic phone"), clinic.get_by_label("Time zone")
+    save = clinic.get_by_role("button", name="Save clinic details")
+
+    phone.fill("12")
+    zone.fill("America/Chicago")
+    save.click()
+    expect(phone).to_have_accessible_description(re.compile(r"'12' has too few digits"))
+    expect(phone).to_have_attribute("aria-invalid", "true")
+    expect(zone).not_to_have_attribute("aria-invalid", "true")
+    expect(zone).to_have_value("America/Chicago")
+    expect(clinic.get_by_role("alert")).to_contain_text("Nothing was saved.")
+
+    phone.fill("(415) 555-0100")
+    zone.fill("Mars/Base")
+    save.click()
+    expect(zone).to_have_accessible_description(re.compile(r"'Mars/Base' is not a time zone"))
+    expect(zone).to_have_attribute("aria-invalid", "true")
+    expect(phone).not_to_have_attribute("aria-invalid", "true")
+    expect(phone).to_have_value("(415) 555-0100")
+    after = _org(admin.clinic)
+    assert (after["clinic_phone"], after["timezone"]) == (
+        before["clinic_phone"],
+        before["timezone"],
+    )
+
+    zone.fill("")
+    save.click()
+    expect(zone).to_have_accessible_description(re.compile(r"Choose a time zone"))
+
+    zone.fill("America/Chicago")
+    save.click()
+    expect(clinic.get_by_role("status")).to_contain_text("Clinic phone and time zone saved.")
+    after = _org(admin.clinic)
+    assert (after["clinic_phone"], after["timezone"]) == ("+14155550100", "America/Chicago")
+
+    # A time the browser's time field would not send is refused next to it all the same.
+    token = page.locator("form.signout input[name=csrf_token]").get_attribute("value") or ""
+    refused = page.request.post(
+        server.base + "/settings/send-window",
+        form={"start": "8am", "end": "21:00", "csrf_token": token},
+        headers={"HX-Request": "true"},
+    )
+    assert refused.status == 422
+    assert 'id="window-start-error"' in refused.text()
+    assert "The send window&#39;s start must be a 24-hour time as HH:MM" in refused.text()
+    assert _org(admin.clinic)["send_window"] == before["send_window"]
 
 
 def test_sender_numbers_show_their_verification_and_can_be_checked_again(

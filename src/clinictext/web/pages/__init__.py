@@ -1,5 +1,25 @@
-"""The staff pages, one module a screen; each has a ``router``."""
+"""The staff pages: one module a screen, or a part of one, each with a ``router``."""
 
-from clinictext.web.pages import composer, connector, inbox, leads, patient, settings
+from clinictext.web.pages import (
+    composer,
+    connector,
+    inbox,
+    leads,
+    patient,
+    settings,
+    settings_access,
+    settings_numbers,
+    settings_org,
+)
 
-MODULES = (leads, inbox, patient, composer, connector, settings)
+MODULES = (
+    leads,
+    inbox,
+    patient,
+    composer,
+    connector,
+    settings,
+    settings_org,
+    settings_numbers,
+    settings_access,
+)
