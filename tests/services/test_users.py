@@ -169,3 +169,26 @@ def test_another_organizations_user_is_not_found(
         other = orgs.create_org(session, "Other", actor="test").id
     with pytest.raises(users.NotFound), transaction(factory) as session:
         users.get_user(session, other, user_id)
+
+
+def test_a_user_cannot_disable_demote_or_reset_their_own_account(
+    factory: sessionmaker[Session], org_id: int, user_id: int
+) -> None:
+    me = f"user:{user_id}"
+    with transaction(factory) as session:
+        user = users.get_user(session, org_id, user_id)
+        users.set_role(session, user, "admin", "test")
+    for change in (
+        lambda s, u: users.disable_user(s, u, me, T0),
+        lambda s, u: users.set_role(s, u, "staff", me),
+        lambda s, u: users.reset_password(s, u, "a fine new password", me, T0),
+    ):
+        with pytest.raises(Conflict) as refused, transaction(factory) as session:
+            change(session, users.get_user(session, org_id, user_id))
+        assert refused.value.code == "own_account"
+        assert "another administrator" in refused.value.message.lower()
+    with transaction(factory) as session:
+        user = users.get_user(session, org_id, user_id)
+        assert user.disabled_at is None and user.role == "admin"
+        users.set_role(session, user, "admin", me)  # saving it unchanged is no change
+        users.disable_user(session, user, "user:999", T0)  # another administrator may

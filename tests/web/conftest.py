@@ -1,5 +1,9 @@
-"""Browser test fixtures: one real ``clinictext serve`` (SQLite, the simulator mounted) for
-the module, one Chromium for the session, a fresh browser context per test."""
+"""Browser test fixtures: one real ``clinictext serve`` (SQLite, the simulator mounted) and
+one Chromium per module, a fresh browser context per test.
+
+Playwright's sync API keeps an event loop running in this thread while it is started, so
+it lives only as long as a module's browser tests: tests that run after them may call
+``asyncio.run`` again."""
 
 from __future__ import annotations
 
@@ -12,13 +16,13 @@ from tests.e2e.harness import Number, Server, fresh_sender, sqlite_server
 from tests.web.browser import CHROMIUM_FLAGS, UI_TIMEOUT_MS, WIDE, Staff, add_user, chromium_path
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def playwright() -> Iterator[Playwright]:
     with sync_playwright() as pw:
         yield pw
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser(playwright: Playwright) -> Iterator[Browser]:
     browser = playwright.chromium.launch(
         executable_path=chromium_path(), args=CHROMIUM_FLAGS, headless=True

@@ -16,26 +16,42 @@ from clinictext.store.models import SenderNumber
 # Landline and toll-free numbers need the provider's confirmation before they can text.
 NEEDS_CONFIRMATION = frozenset({"landline", "toll_free"})
 KINDS = ("long_code", "toll_free", "short_code", "landline")
+MAX_MPS = 1000
 
 
 def add_number(
     session: Session, org_id: int, number: str, purpose: Channel, kind: str, mps: int, actor: str
 ) -> SenderNumber:
     org = get_org(session, org_id)
+    if kind not in KINDS:
+        raise Invalid(
+            "Choose the kind of number: long_code, toll_free, short_code or landline.",
+            code="invalid_kind",
+            field="kind",
+        )
+    if not 1 <= mps <= MAX_MPS:
+        raise Invalid(
+            f"Enter how many text segments a second the carrier allows, 1 to {MAX_MPS}.",
+            code="invalid_mps",
+            field="mps",
+        )
     if kind == "short_code":
         digits = number.strip()
         if not (digits.isdigit() and 5 <= len(digits) <= 6):
-            raise Invalid("A short code is 5 or 6 digits, e.g. 898211.", code="invalid_number")
+            raise Invalid(
+                "A short code is 5 or 6 digits, e.g. 898211.", code="invalid_number", field="number"
+            )
         e164 = digits
     else:
         try:
             e164 = normalize_e164(number, org.country)
         except PhoneError as err:
-            raise Invalid(str(err), code="invalid_number") from None
+            raise Invalid(str(err), code="invalid_number", field="number") from None
     if session.scalar(select(SenderNumber.id).where(SenderNumber.number == e164)) is not None:
         raise Conflict(
             f"The number {e164} is already registered as a sender number.",
             code="number_already_registered",
+            field="number",
         )
     now = utcnow()
     pending = kind in NEEDS_CONFIRMATION

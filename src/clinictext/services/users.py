@@ -101,6 +101,26 @@ def find_by_email(session: Session, org_id: int, email: str) -> User:
     return user
 
 
+# What a signed-in user may not do to their own account, and why: each would let one lost
+# session lock the clinic out of its settings. Another administrator can do it.
+_OWN_ACCOUNT = {
+    "disable": "You cannot disable your own account. Ask another administrator to do it.",
+    "role": (
+        "You cannot change your own role: you would lose access to the settings. "
+        "Ask another administrator."
+    ),
+    "password": (
+        "Your own password is changed by another administrator, so that a lost session "
+        "cannot change it."
+    ),
+}
+
+
+def _refuse_own_account(user: User, actor: str, change: str, field: str | None) -> None:
+    if actor == f"user:{user.id}":
+        raise Conflict(_OWN_ACCOUNT[change], code="own_account", field=field)
+
+
 def end_sessions(session: Session, user_id: int, now: datetime) -> None:
     """Sign the user out everywhere."""
     session.execute(
@@ -111,7 +131,8 @@ def end_sessions(session: Session, user_id: int, now: datetime) -> None:
 
 
 def disable_user(session: Session, user: User, actor: str, now: datetime) -> User:
-    """Disable ``user``: their sessions stop working at once."""
+    """Disable ``user``: their sessions stop working at once. Not one's own account."""
+    _refuse_own_account(user, actor, "disable", None)
     if user.disabled_at is None:
         user.disabled_at = now
         end_sessions(session, user.id, now)
@@ -127,8 +148,10 @@ def enable_user(session: Session, user: User, actor: str) -> User:
 
 
 def set_role(session: Session, user: User, role: str, actor: str) -> User:
+    """Change ``user``'s role; not one's own (saving it unchanged is no change)."""
     _check_role(role)
     if user.role != role:
+        _refuse_own_account(user, actor, "role", "role")
         user.role = role
         audit.record(
             session,
@@ -143,7 +166,8 @@ def set_role(session: Session, user: User, role: str, actor: str) -> User:
 
 
 def reset_password(session: Session, user: User, password: str, actor: str, now: datetime) -> User:
-    """A new password; every session of the user ends."""
+    """A new password; every session of the user ends. Not one's own, from a session."""
+    _refuse_own_account(user, actor, "password", "password")
     _check_password(password)
     user.password_hash = _hasher.hash(password)
     end_sessions(session, user.id, now)

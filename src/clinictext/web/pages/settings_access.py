@@ -30,27 +30,6 @@ from clinictext.web.pages.settings import (
 
 router = APIRouter(include_in_schema=False)
 
-# What an administrator may not do to their own account, and why: each would let one lost
-# session lock the clinic out of its settings. Another administrator can do it.
-OWN_ACCOUNT = {
-    "disable": "You cannot disable your own account. Ask another administrator to do it.",
-    "role": (
-        "You cannot change your own role: you would lose access to the settings. "
-        "Ask another administrator."
-    ),
-    "password": (
-        "Your own password is changed by another administrator, so that a lost session "
-        "cannot change it."
-    ),
-}
-
-
-def refuse_own_account(user: SignedIn, target: User, change: str) -> None:
-    """Refuse ``change`` (a key of ``OWN_ACCOUNT``) when ``target`` is the signed-in user."""
-    if target.id == user.user_id:
-        raise Invalid(OWN_ACCOUNT[change], code="own_account")
-
-
 # --- users -------------------------------------------------------------------------------
 
 
@@ -104,7 +83,6 @@ def disable_user(
     request: Request, user: AdminPage, session: SessionDep, user_id: RowId
 ) -> HTMLResponse:
     def act(target: User) -> None:
-        refuse_own_account(user, target, "disable")
         users.disable_user(session, target, user.actor, utcnow())
 
     done = "Disabled {email}: they are signed out and cannot sign in until enabled again."
@@ -130,8 +108,6 @@ def change_role(
     role: FormText = "",
 ) -> HTMLResponse:
     def act(target: User) -> None:
-        if role != target.role:  # saving one's own role unchanged is not a change
-            refuse_own_account(user, target, "role")
         users.set_role(session, target, role, user.actor)
 
     label = ROLES.get(role, role).lower()
@@ -147,7 +123,6 @@ def reset_password(
     password: FormText = "",
 ) -> HTMLResponse:
     def act(target: User) -> None:
-        refuse_own_account(user, target, "password")
         if has_broken_text(password):
             raise Invalid(f"This {BROKEN_TEXT}.", code="invalid_password", field="password")
         users.reset_password(session, target, password, user.actor, utcnow())

@@ -20,7 +20,6 @@ from clinictext.services.errors import ServiceError
 from clinictext.services.verification import check_verifications
 from clinictext.web.access import AdminPage
 from clinictext.web.pages.settings import (
-    NUMBER_KINDS,
     FormState,
     FormText,
     RowId,
@@ -51,11 +50,8 @@ def add_number(
         errors["number"] = "Enter the number to text from, e.g. (415) 555-0100."
     if purpose not in {c.value for c in Channel}:
         errors["purpose"] = "Choose what the number is for: Lead or Clinic."
-    if kind not in NUMBER_KINDS:
-        errors["kind"] = "Choose the kind of number from the list."
-    rate = int(mps) if mps.strip().isdigit() and mps.strip().isascii() else 0
-    if not 1 <= rate <= 1000:
-        errors["mps"] = "Enter how many text segments a second the carrier allows, 1 to 1000."
+    # A rate that is not a whole number reads as 0, which the service refuses with its range.
+    rate = int(mps.strip()[:5]) if mps.strip().isdigit() and mps.strip().isascii() else 0
     if errors:
         return refused(request, session, user, "numbers", errors, values, form="add-number")
     try:
