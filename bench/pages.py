@@ -2,8 +2,12 @@
 Dashboard, the connector page and a conversation of 500 messages.
 
 A real ``clinictext serve --no-dispatch`` runs on a seeded database (SQLite and
-PostgreSQL); a staff user's session is opened through the services, and each page is
-fetched ``--repeats`` times after a warm-up. The time reported is the server's own
+PostgreSQL): ``--patients`` patients with two texts each (half still pending, as during an
+outage, so the connector page has many to group), a quarter of them leads with a reply, and
+one patient with a ``--conversation``-text history (delivered, but for five failed and two
+pending). A staff user's session is opened through the services, and each page is fetched
+``--repeats`` times after a warm-up. The conversation page shows the latest 100 texts
+(older ones load on demand); its "all shown" row is that whole history in one fragment. The time reported is the server's own
 (``Server-Timing: app;dur=``, from the request reaching the app to the page being built),
 so the client's share of this shared machine does not count; the client's wall time is
 shown beside it. The goal: under 100 ms at p95 for the inbox and the conversation.
@@ -48,7 +52,7 @@ BIN = Path(sys.executable).with_name("clinictext")
 SENDER = "+15005550006"
 FIRST_PHONE = 14155570000
 GOAL_MS = 100.0
-console = Console()
+console = Console(width=150)
 
 
 @contextmanager
@@ -93,10 +97,19 @@ def seed(url: str, patients: int, conversation: int) -> dict[str, Any]:
     ]
     texts += [(big, f"Message {n} of a long conversation.") for n in range(conversation // 2)]
     message_ids = queue_texts(factory, clinic.org_id, texts)
+    others, long_history = message_ids[: -(conversation // 2)], message_ids[-(conversation // 2) :]
     with transaction(factory) as s:
-        # Half delivered, the rest left pending, as a busy day looks.
+        # The other patients: half delivered, half still pending (as during an outage, so
+        # the connector page has many to group). The long conversation is years of texts:
+        # delivered, but for a few that failed and two still pending.
+        s.execute(update(Message).where(Message.id.in_(others[::2])).values(status="delivered"))
         s.execute(
-            update(Message).where(Message.id.in_(message_ids[::2])).values(status="delivered")
+            update(Message).where(Message.id.in_(long_history[:-7])).values(status="delivered")
+        )
+        s.execute(
+            update(Message)
+            .where(Message.id.in_(long_history[-7:-2]))
+            .values(status="undelivered", error_code="30003")
         )
     now = utcnow()
     with transaction(factory) as s:

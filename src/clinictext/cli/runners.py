@@ -8,6 +8,7 @@ one part alone, for scale-out and for tests. Each runs until stopped by a signal
 from __future__ import annotations
 
 import asyncio
+import gc
 import logging
 import os
 import signal
@@ -79,8 +80,13 @@ def serve(
             console.print(f"  sign in as {email} / {password} ({role})")
         for email, password, role in demo.SETUP_USERS:
             console.print(f"  {demo.SETUP_ORG}: {email} / {password} ({role})")
+    app = create_app(settings, dispatcher=dispatch)
+    # What is loaded now (modules, templates, the app) lives as long as the process: keep it
+    # out of the collector's full sweeps, which otherwise walk it again during any request
+    # that allocates many objects (measured: a 500-text conversation's p95 halves).
+    gc.freeze()
     uvicorn.run(
-        create_app(settings, dispatcher=dispatch),
+        app,
         host=host,
         port=port,
         log_level=settings.log_level.lower(),

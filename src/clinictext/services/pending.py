@@ -21,7 +21,7 @@ from clinictext.store.models import Message, MessageEvent, Patient, SenderNumber
 
 # Diagnosing costs a few rows per text; beyond this many (the oldest are taken) the page
 # groups a sample and says so.
-GROUPED_AT_MOST = 2000
+GROUPED_AT_MOST = 500
 EXAMPLES = 3
 _TIMES = re.compile(r"\d{4}-\d{2}-\d{2} \d{2}:\d{2}|\d{1,2}:\d{2}")
 
