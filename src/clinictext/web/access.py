@@ -141,7 +141,7 @@ def page_chrome(request: Request, signed_in: SignedIn) -> Chrome:
         org_name=org.name if org else "",
         timezone=org.timezone if org else "UTC",
         unread=int(unread or 0),
-        connector_state=str(state.value if hasattr(state, "value") else state),
+        connector_state=state.value,
     )
     request.state.chrome = chrome
     return chrome
