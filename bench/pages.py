@@ -7,10 +7,11 @@ outage, so the connector page has many to group), a quarter of them leads with a
 one patient with a ``--conversation``-text history (delivered, but for five failed and two
 pending). A staff user's session is opened through the services, and each page is fetched
 ``--repeats`` times after a warm-up. The conversation page shows the latest 100 texts
-(older ones load on demand); its "all shown" row is that whole history in one fragment. The time reported is the server's own
-(``Server-Timing: app;dur=``, from the request reaching the app to the page being built),
-so the client's share of this shared machine does not count; the client's wall time is
-shown beside it. The goal: under 100 ms at p95 for the inbox and the conversation.
+(older ones load on demand); its "all shown" row is that whole history in one fragment.
+The time reported is the server's own (``Server-Timing: app;dur=``, from the request
+reaching the app to the page being built), so the client's share of this shared machine
+does not count; the client's wall time is shown beside it. The goal: under 100 ms at p95
+for the inbox and the conversation.
 
 Run: ``python -m bench.pages [--patients 2000] [--conversation 500] [--repeats 40]
 [--backends sqlite postgresql]``; the table is printed and the JSON written to

@@ -33,7 +33,11 @@ from typing import Any
 
 import httpx
 import pytest
+from sqlalchemy import func, select
 
+from clinictext.services.clock import utcnow
+from clinictext.store.db import make_engine, session_factory
+from clinictext.store.models import Message
 from tests.pg import free_port
 
 CLINICTEXT = str(Path(sys.executable).with_name("clinictext"))
@@ -358,10 +362,23 @@ def test_a_wrong_or_missing_key_is_401_with_an_error_code(server: Server, key: s
     assert error["message"]
 
 
-def assert_nothing_sent(server: Server) -> None:
-    """The seeded history is settled: the dispatcher finds nothing of it to send."""
-    # Proving that nothing happens takes a wait: the dispatcher polls every 0.2 s.
-    time.sleep(1.5)
+def assert_nothing_sent(server: Server, db_path: Path) -> None:
+    """The seeded history is settled: nothing in it is due for the dispatcher, so nothing
+    reaches the carrier (read from the database, not waited for)."""
+    engine = make_engine(f"sqlite:///{db_path}")
+    try:
+        with session_factory(engine)() as session:
+            due = session.scalar(
+                select(func.count())
+                .select_from(Message)
+                .where(
+                    Message.status.in_(["queued", "sending"]),
+                    Message.due_at <= utcnow(),
+                )
+            )
+    finally:
+        engine.dispose()
+    assert due == 0
     answer = httpx.get(server.base + "/simulator/_control/messages", timeout=10)
     assert answer.status_code == 200, answer.text
     assert answer.json() == []
@@ -370,7 +387,7 @@ def assert_nothing_sent(server: Server) -> None:
 def test_demo_seeding_twice_on_the_same_database_changes_nothing(tmp_path: Path) -> None:
     db_path = tmp_path / "twice.db"
     with demo_server(db_path, "first.log") as first:
-        assert_nothing_sent(first)
+        assert_nothing_sent(first, db_path)
         demo_before = patient_ids(first, DEMO_KEY)
         setup_before = patient_ids(first, SETUP_KEY)
         numbers_before = first.get("/api/v1/numbers").json()
@@ -383,7 +400,7 @@ def test_demo_seeding_twice_on_the_same_database_changes_nothing(tmp_path: Path)
         numbers_after = second.get("/api/v1/numbers").json()
         alice = demo_after["Alice Ready"]
         assert failing(second, alice, "clinic", "manual") == set()
-        assert_nothing_sent(second)
+        assert_nothing_sent(second, db_path)
         messages_after = [(m["id"], m["status"]) for m in all_messages(second)]
         errors_after = second.get("/api/v1/connector").json()["errors"]
     assert demo_after == demo_before
