@@ -102,10 +102,13 @@ def emit(data: dict[str, Any]) -> None:
 
 
 # The command modules import the helpers above, so they are imported once those exist.
-from clinictext.cli import admin, runners, users  # noqa: E402
+from clinictext.cli import admin, appointments, campaigns, runners, templates, users  # noqa: E402
 
 admin.register(app)
 users.register(app)
+templates.register(app)
+appointments.register(app)
+campaigns.register(app)
 runners.register(app)
 
 

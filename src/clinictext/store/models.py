@@ -17,6 +17,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     text,
+    true,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
@@ -68,6 +69,12 @@ class Organization(Base):
     # Frequency cap of automated texts per patient; over it they are deferred, not dropped.
     automated_daily_cap: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     automated_weekly_cap: Mapped[int] = mapped_column(Integer, default=3, server_default="3")
+    # Lead automation: booking an appointment closes an active lead as won ("scheduled");
+    # with a number of days, a lead with no reply for that long is closed as lost.
+    lead_close_on_booking: Mapped[bool] = mapped_column(
+        Boolean, default=True, server_default=true()
+    )
+    lead_inactivity_days: Mapped[int | None] = mapped_column(Integer)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
 
 
@@ -237,6 +244,23 @@ class Message(Base):
             sqlite_where=text("provider_id IS NOT NULL"),
             postgresql_where=text("provider_id IS NOT NULL"),
         ),
+        # One text per appointment and rule, ever: the database refuses a second.
+        Index(
+            "uq_messages_appointment_rule",
+            "appointment_id",
+            "rule_id",
+            unique=True,
+            sqlite_where=text("appointment_id IS NOT NULL AND rule_id IS NOT NULL"),
+            postgresql_where=text("appointment_id IS NOT NULL AND rule_id IS NOT NULL"),
+        ),
+        # A campaign's progress counts and its cancel read its texts by status.
+        Index(
+            "ix_messages_campaign",
+            "campaign_id",
+            "status",
+            sqlite_where=text("campaign_id IS NOT NULL"),
+            postgresql_where=text("campaign_id IS NOT NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -244,6 +268,12 @@ class Message(Base):
     patient_id: Mapped[int] = mapped_column(
         BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
     )
+    # What produced an automated or campaign text (None for staff texts and replies). No
+    # foreign keys: appointments, rules and campaigns are never deleted, and adding columns
+    # without them leaves a large messages table as it is on upgrade (no copy, no scan).
+    appointment_id: Mapped[int | None] = mapped_column(BigInteger)
+    rule_id: Mapped[int | None] = mapped_column(BigInteger)
+    campaign_id: Mapped[int | None] = mapped_column(BigInteger)
     sender_number_id: Mapped[int | None] = mapped_column(
         BigInteger, ForeignKey("sender_numbers.id", ondelete="SET NULL")
     )
@@ -476,6 +506,192 @@ class SupersededSid(Base):
         BigInteger, ForeignKey("messages.id", ondelete="CASCADE")
     )
     at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+# Content and automation: templates, appointments, their rules and planned texts, campaigns.
+
+# Appointments whose confirm code is taken: a code is unique among these.
+UPCOMING_WHERE = text("status IN ('scheduled', 'confirmed')")
+
+
+class Template(Base):
+    """A text with bracket fields; ``variants`` holds the same text in other languages."""
+
+    __tablename__ = "templates"
+    __table_args__ = (
+        Index(
+            "uq_templates_org_name",
+            "organization_id",
+            "name",
+            unique=True,
+            sqlite_where=text("deleted_at IS NULL"),
+            postgresql_where=text("deleted_at IS NULL"),
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(14))
+    language: Mapped[str] = mapped_column(String(12), default="en")
+    body: Mapped[str] = mapped_column(Text)
+    # {"es": "...", ...}: the body for patients whose language is the key.
+    variants: Mapped[dict[str, str]] = mapped_column(JSON, default=dict)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    # Deleted templates stay for the rules and campaigns that used them.
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class Appointment(Base):
+    __tablename__ = "appointments"
+    __table_args__ = (
+        Index("ix_appointments_org_starts", "organization_id", "starts_at"),
+        Index("ix_appointments_org_patient", "organization_id", "patient_id", "starts_at"),
+        Index(
+            "uq_appointments_org_external_id",
+            "organization_id",
+            "external_id",
+            unique=True,
+            sqlite_where=text("external_id IS NOT NULL"),
+            postgresql_where=text("external_id IS NOT NULL"),
+        ),
+        Index(
+            "uq_appointments_org_confirm_code",
+            "organization_id",
+            "confirm_code",
+            unique=True,
+            sqlite_where=UPCOMING_WHERE,
+            postgresql_where=UPCOMING_WHERE,
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    location_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("locations.id", ondelete="SET NULL")
+    )
+    provider_name: Mapped[str | None] = mapped_column(String(200))
+    external_id: Mapped[str | None] = mapped_column(String(64))
+    starts_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    confirm_code: Mapped[str] = mapped_column(String(8))
+    confirmed_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    # How it was confirmed: "reply" (the patient texted C or the code), "staff", "api".
+    confirmed_via: Mapped[str | None] = mapped_column(String(10))
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Rule(Base):
+    """Send a reminder or confirmation template a set time before each appointment."""
+
+    __tablename__ = "rules"
+    __table_args__ = (Index("ix_rules_org", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    purpose: Mapped[str] = mapped_column(String(14))
+    minutes_before: Mapped[int] = mapped_column(Integer)
+    do_not_send_within_minutes: Mapped[int] = mapped_column(Integer, default=0)
+    template_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("templates.id"))
+    enabled: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    deleted_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class AppointmentText(Base):
+    """The plan of one rule for one appointment: when its text is due, and what became of it.
+
+    ``state``: ``planned`` (not yet due), ``queued`` (its message was written: see
+    ``message_id``), ``skipped`` (could not be sent: ``reason`` says why) or ``canceled``.
+    """
+
+    __tablename__ = "appointment_texts"
+    __table_args__ = (
+        UniqueConstraint("appointment_id", "rule_id", name="uq_appointment_texts_appointment_rule"),
+        # The automation round's question: which planned texts are due now?
+        Index(
+            "ix_appointment_texts_due",
+            "due_at",
+            sqlite_where=text("state = 'planned'"),
+            postgresql_where=text("state = 'planned'"),
+        ),
+        Index("ix_appointment_texts_rule", "rule_id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    appointment_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("appointments.id", ondelete="CASCADE")
+    )
+    rule_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("rules.id", ondelete="CASCADE"))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    state: Mapped[str] = mapped_column(String(10))
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    reason: Mapped[str | None] = mapped_column(Text)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class Campaign(Base):
+    """A template sent to an audience. ``status`` is what staff last made it (``draft``,
+    ``scheduled``, ``running``, ``paused``, ``canceled``); ``done`` is derived from its texts."""
+
+    __tablename__ = "campaigns"
+    __table_args__ = (Index("ix_campaigns_org", "organization_id", "id"),)
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    name: Mapped[str] = mapped_column(String(200))
+    template_id: Mapped[int] = mapped_column(BigInteger, ForeignKey("templates.id"))
+    audience: Mapped[dict[str, Any]] = mapped_column(JSON)
+    send_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+    status: Mapped[str] = mapped_column(String(10))
+    # The preview as last computed: {"recipients", "skipped", "skip_reasons": {...}}.
+    preview: Mapped[dict[str, Any] | None] = mapped_column(JSON)
+    created_by: Mapped[str] = mapped_column(String(100))
+    created_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
+
+
+class CampaignRecipient(Base):
+    """One patient of a started campaign: the text written for them, or why they were skipped.
+
+    ``skip_checks`` lists every failing check id; ``skip_reason`` is the first of them.
+    """
+
+    __tablename__ = "campaign_recipients"
+    __table_args__ = (
+        UniqueConstraint(
+            "campaign_id", "patient_id", name="uq_campaign_recipients_campaign_patient"
+        ),
+        Index("ix_campaign_recipients_campaign", "campaign_id", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(BigId, primary_key=True)
+    organization_id: Mapped[int] = _org_fk()
+    campaign_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("campaigns.id", ondelete="CASCADE")
+    )
+    patient_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("patients.id", ondelete="CASCADE")
+    )
+    skip_reason: Mapped[str | None] = mapped_column(String(20))
+    skip_checks: Mapped[list[str] | None] = mapped_column(JSON)
+    message_id: Mapped[int | None] = mapped_column(
+        BigInteger, ForeignKey("messages.id", ondelete="SET NULL")
+    )
+    # When its text was due before a pause (the pause holds it; resume puts it back).
+    planned_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
 # SQLite reuses the highest id after a delete unless the table says AUTOINCREMENT; an id

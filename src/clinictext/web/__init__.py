@@ -35,6 +35,9 @@ WEB_PREFIXES = (
     "/patients",
     "/connector",
     "/settings",
+    "/templates",
+    "/appointments",
+    "/campaigns",
     "/events",
     "/ui",
 )

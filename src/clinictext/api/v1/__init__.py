@@ -4,10 +4,36 @@ from fastapi import APIRouter
 from fastapi.routing import APIRoute
 
 from clinictext.api.deps import unit_of_work
-from clinictext.api.v1 import audit, commlogs, connector, lint, messages, numbers, org, patients
+from clinictext.api.v1 import (
+    appointments,
+    audit,
+    campaigns,
+    commlogs,
+    connector,
+    lint,
+    messages,
+    numbers,
+    org,
+    patients,
+    rules,
+    templates,
+)
 
 router = APIRouter(prefix="/api/v1")
-for module in (org, numbers, patients, messages, commlogs, connector, audit, lint):
+for module in (
+    org,
+    numbers,
+    patients,
+    messages,
+    commlogs,
+    connector,
+    audit,
+    lint,
+    templates,
+    appointments,
+    rules,
+    campaigns,
+):
     for route in module.router.routes:
         if isinstance(route, APIRoute):
             # include_router builds the final routes from these endpoints.

@@ -1,6 +1,8 @@
 """The staff pages: one module a screen, or a part of one, each with a ``router``."""
 
 from clinictext.web.pages import (
+    appointments,
+    campaigns,
     composer,
     connector,
     inbox,
@@ -11,6 +13,7 @@ from clinictext.web.pages import (
     settings_access,
     settings_numbers,
     settings_org,
+    templates,
 )
 
 MODULES = (
@@ -24,4 +27,7 @@ MODULES = (
     settings_org,
     settings_numbers,
     settings_access,
+    templates,
+    appointments,
+    campaigns,
 )

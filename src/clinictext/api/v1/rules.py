@@ -1,0 +1,7 @@
+"""`/rules`: placeholder router, filled in by the rules work."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter
+
+router = APIRouter(tags=["rules"])

@@ -1,0 +1,9 @@
+"""``clinictext appointments``: placeholder, filled in by the appointments work."""
+
+from __future__ import annotations
+
+import typer
+
+
+def register(app: typer.Typer) -> None:
+    """Add the commands to ``app``."""
