@@ -460,3 +460,33 @@ def test_a_settings_page_escapes_names_and_adds_a_number_once(
         re.compile("already registered")
     )
     assert len(admin.clinic.get("/numbers")) == 2
+
+
+def test_lead_automation_is_saved_and_a_bad_number_of_days_is_refused_next_to_it(
+    server: Server, page: Page, admin: Staff
+) -> None:
+    _open_settings(page, server, admin)
+    section = page.get_by_role("region", name="Lead automation")
+    on_booking = section.get_by_label("Close a lead as won", exact=False)
+    expect(on_booking).to_be_checked()
+    days = section.get_by_label("Close a lead as lost after this many days without a reply")
+    days.fill("thirty")
+    section.get_by_role("button", name="Save lead automation").click()
+    expect(days).to_have_accessible_description(re.compile(r"Enter a whole number of days"))
+    expect(days).to_have_value("thirty")
+    assert _org(admin.clinic)["lead_inactivity_days"] is None
+
+    days.fill("400")
+    section.get_by_role("button", name="Save lead automation").click()
+    expect(days).to_have_accessible_description(re.compile(r"1 to 365 days"))
+    assert _org(admin.clinic)["lead_inactivity_days"] is None
+
+    on_booking.uncheck()
+    days.fill("45")
+    section.get_by_role("button", name="Save lead automation").click()
+    expect(section.get_by_role("status")).to_contain_text(
+        "Booking an appointment leaves the lead as it is. Leads with no reply for 45 days"
+    )
+    saved = _org(admin.clinic)
+    assert saved["lead_close_on_booking"] is False
+    assert saved["lead_inactivity_days"] == 45

@@ -149,6 +149,13 @@ class OrgOut(BaseModel):
     replies: dict[str, str]
     automated_daily_cap: int
     automated_weekly_cap: int
+    lead_close_on_booking: bool = Field(
+        description="Booking an appointment closes the patient's active lead as won (scheduled)."
+    )
+    lead_inactivity_days: int | None = Field(
+        description="Close an active lead as lost after this many days without a reply; "
+        "null keeps leads open."
+    )
 
 
 ReplyText = Annotated[str, Field(strict=True, min_length=1, max_length=320), NoNul]
@@ -178,6 +185,8 @@ class OrgPatch(Request):
     replies: ReplyTexts | None = None
     automated_daily_cap: Annotated[StrictInt, Field(ge=1, le=50)] | None = None
     automated_weekly_cap: Annotated[StrictInt, Field(ge=1, le=100)] | None = None
+    lead_close_on_booking: StrictBool | None = None
+    lead_inactivity_days: Annotated[StrictInt, Field(ge=1, le=365)] | None = None
 
 
 # --- numbers ----------------------------------------------------------------------------

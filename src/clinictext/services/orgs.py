@@ -34,6 +34,8 @@ URL_POLICIES = ("warn", "block")
 # Every refusal below names the field it is about (``field=``, as the request names it), so
 # that a form can show it next to that field.
 
+# A lead closed for silence sooner than a day is closed before the clinic could call back.
+MIN_INACTIVITY_DAYS, MAX_INACTIVITY_DAYS = 1, 365
 
 def validate_timezone(name: str, field: str = "timezone") -> str:
     if not name.strip():
@@ -115,7 +117,7 @@ def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: st
 
     A refusal names its field as the request does: ``timezone``, ``clinic_phone``,
     ``replies.<kind>``, ``send_window.start`` or ``send_window.end``, ``messaging_registration``,
-    ``url_policy``.
+    ``url_policy``, ``lead_inactivity_days``.
     """
     org = get_org(session, org_id)
     if "timezone" in changes:
@@ -143,6 +145,16 @@ def update_org(session: Session, org_id: int, changes: dict[str, Any], actor: st
             "Choose the carrier registration's state: none, pending, approved or rejected.",
             code="invalid_registration",
             field="messaging_registration",
+        )
+    days = changes.get("lead_inactivity_days")
+    if days is not None and not (
+        isinstance(days, int) and MIN_INACTIVITY_DAYS <= days <= MAX_INACTIVITY_DAYS
+    ):
+        raise Invalid(
+            f"Close inactive leads after {MIN_INACTIVITY_DAYS} to {MAX_INACTIVITY_DAYS} days "
+            "without a reply, or leave it empty to keep leads open.",
+            code="invalid_lead_inactivity_days",
+            field="lead_inactivity_days",
         )
     if "url_policy" in changes and changes["url_policy"] not in URL_POLICIES:
         raise Invalid(

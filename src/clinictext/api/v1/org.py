@@ -29,6 +29,8 @@ def org_out(org: Organization) -> OrgOut:
         replies={kind: getattr(org, f"reply_{kind}") or text for kind, text in DEFAULTS.items()},
         automated_daily_cap=org.automated_daily_cap,
         automated_weekly_cap=org.automated_weekly_cap,
+        lead_close_on_booking=org.lead_close_on_booking,
+        lead_inactivity_days=org.lead_inactivity_days,
     )
 
 
@@ -52,6 +54,7 @@ def patch_org(patch: OrgPatch, caller: CallerDep, session: SessionDep) -> OrgOut
         "url_policy",
         "automated_daily_cap",
         "automated_weekly_cap",
+        "lead_close_on_booking",
     ):
         if field in changes and changes[field] is None:
             changes.pop(field)

@@ -50,6 +50,7 @@ SECTIONS = {
     "send-window": "_settings_send_window.html",
     "spend-limit": "_settings_spend_limit.html",
     "links": "_settings_links.html",
+    "lead-automation": "_settings_lead_automation.html",
     "replies": "_settings_replies.html",
     "numbers": "_settings_numbers.html",
     "users": "_settings_users.html",

@@ -40,6 +40,7 @@ ORG_FIELDS = {
     "send_window.start": "start",
     "send_window.end": "end",
     **{f"replies.{kind}": kind for kind in REPLY_LABELS},
+    "lead_inactivity_days": "inactivity_days",
 }
 MAX_SPEND_USD = Decimal(1_000_000)
 
@@ -191,6 +192,41 @@ def save_links(
             else "Saved. Staff are warned about links in the texts they type."
         ),
     )
+
+
+@router.post("/settings/lead-automation", response_class=HTMLResponse)
+def save_lead_automation(
+    request: Request,
+    user: AdminPage,
+    session: SessionDep,
+    close_on_booking: FormText = "",
+    inactivity_days: FormText = "",
+) -> HTMLResponse:
+    values = {"close_on_booking": close_on_booking, "inactivity_days": inactivity_days}
+    typed = inactivity_days.strip()[:12]
+    if typed and not typed.isdigit():
+        errors = {"inactivity_days": "Enter a whole number of days, e.g. 30, or leave it empty."}
+        return refused(request, session, user, "lead-automation", errors, values)
+    changes = {
+        "lead_close_on_booking": bool(close_on_booking),
+        "lead_inactivity_days": int(typed) if typed else None,
+    }
+
+    def notice(org: Organization) -> str:
+        booking = (
+            "Booking an appointment closes the patient's lead as won."
+            if org.lead_close_on_booking
+            else "Booking an appointment leaves the lead as it is."
+        )
+        days = org.lead_inactivity_days
+        silence = (
+            f"Leads with no reply for {days} days are closed as lost."
+            if days
+            else "Leads stay open however long they are silent."
+        )
+        return f"Saved. {booking} {silence}"
+
+    return _save_org(request, session, user, "lead-automation", changes, values, notice)
 
 
 @router.post("/settings/replies", response_class=HTMLResponse)
