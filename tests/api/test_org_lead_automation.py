@@ -34,7 +34,8 @@ def test_lead_automation_settings_are_saved_audited_and_cleared(make_org: Any) -
     assert cleared.status_code == 200
     assert cleared.json()["lead_inactivity_days"] is None
     # null for the switch means "unchanged", not "off".
-    assert org.patch("/org", {"lead_close_on_booking": None}).json()["lead_close_on_booking"] is False
+    unchanged = org.patch("/org", {"lead_close_on_booking": None}).json()
+    assert unchanged["lead_close_on_booking"] is False
 
 
 @pytest.mark.parametrize("days", [0, -3, 366, "30", 2.5, True])

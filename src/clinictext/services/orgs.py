@@ -37,6 +37,7 @@ URL_POLICIES = ("warn", "block")
 # A lead closed for silence sooner than a day is closed before the clinic could call back.
 MIN_INACTIVITY_DAYS, MAX_INACTIVITY_DAYS = 1, 365
 
+
 def validate_timezone(name: str, field: str = "timezone") -> str:
     if not name.strip():
         raise Invalid(
