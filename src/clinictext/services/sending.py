@@ -31,6 +31,24 @@ class LinkBlocked(Invalid):
     code = "link_blocked"
 
 
+class HeldTooLate(CannotText):
+    """The send window or the frequency cap would hold the text past ``not_after``.
+
+    ``slot`` is when it would have gone out and ``hold`` the scheduler's sentence saying
+    why; nothing was written.
+    """
+
+    code = "held_too_late"
+
+    def __init__(self, slot: datetime, hold: str | None) -> None:
+        super().__init__(
+            f"The text would be held until {slot.isoformat()}, later than it may go out."
+            + (f" {hold}" if hold else "")
+        )
+        self.slot = slot
+        self.hold = hold
+
+
 def message_kind(channel: Channel, send_kind: SendKind) -> str:
     """The stored message kind: staff texts are 'lead' or 'manual' by channel."""
     if send_kind is SendKind.MANUAL:
@@ -48,8 +66,18 @@ def send(
     actor: str,
     send_kind: SendKind = SendKind.MANUAL,
     now: datetime | None = None,
+    appointment_id: int | None = None,
+    rule_id: int | None = None,
+    campaign_id: int | None = None,
+    not_after: datetime | None = None,
 ) -> Message:
-    """Queue one outbound text, or raise ``CannotText`` with every check and write nothing."""
+    """Queue one outbound text, or raise ``CannotText`` with every check and write nothing.
+
+    ``appointment_id`` and ``rule_id`` record which appointment rule produced the text (the
+    database allows one text per pair), ``campaign_id`` which campaign. With ``not_after``,
+    a text the send window or the frequency cap would hold past that moment is refused
+    with ``HeldTooLate``.
+    """
     now = now or utcnow()
     try:
         body = check_body(body)
@@ -73,10 +101,15 @@ def send(
     patient, org = verdict.patient, verdict.organization
     links = _link_policy(org, body) if send_kind is SendKind.MANUAL else None
     slot = slot_for(session, org, patient, send_kind, now)
+    if not_after is not None and slot.at > not_after:
+        raise HeldTooLate(slot.at, slot.reason)
     held = slot.at > now
     message = Message(
         organization_id=org_id,
         patient_id=patient.id,
+        appointment_id=appointment_id,
+        rule_id=rule_id,
+        campaign_id=campaign_id,
         sender_number_id=sender.id,
         direction="outbound",
         kind=kind,
@@ -108,6 +141,7 @@ def send(
             "channel": channel.value,
             "kind": kind,
             **({"findings": [links.code]} if links else {}),
+            **({"appointment_id": appointment_id, "rule_id": rule_id} if rule_id else {}),
         },
         at=now,
     )
