@@ -407,10 +407,18 @@ def _plain(text: str) -> str:
     return " ".join(prepare(text).casefold().split())
 
 
-def _missing_org_name(body: str, org_name: str) -> list[Finding]:
+def names_org(body: str, org_name: str) -> bool:
+    """True when ``body`` says who it is from: the organization's name or [OfficeName].
+
+    Also used to add the name to a campaign text that lacks it, so the two never disagree.
+    """
     name = _plain(org_name)
     # [OfficeName] is filled in with the clinic's name; with no name there is nothing to find.
-    if not name or name in _plain(body) or "[officename]" in body.casefold():
+    return not name or name in _plain(body) or "[officename]" in body.casefold()
+
+
+def _missing_org_name(body: str, org_name: str) -> list[Finding]:
+    if names_org(body, org_name):
         return []
     return [
         Finding(
@@ -434,8 +442,13 @@ _OPT_OUT_LINE = re.compile(
 )
 
 
+def has_opt_out_line(body: str) -> bool:
+    """True when ``body`` tells patients how to stop the texts ("Reply STOP to opt out")."""
+    return _OPT_OUT_LINE.search(prepare(body)) is not None
+
+
 def _missing_opt_out(body: str) -> list[Finding]:
-    if _OPT_OUT_LINE.search(prepare(body)):
+    if has_opt_out_line(body):
         return []
     return [
         Finding(
