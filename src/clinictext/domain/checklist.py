@@ -236,6 +236,10 @@ def _consent(f: TextingFacts) -> Check:
 def _lead_stage(f: TextingFacts) -> Check:
     if f.channel is not Channel.LEAD:
         return Check("lead_stage", True, "Not needed on the clinic channel.")
+    # The stage guards two-way lead conversations; campaigns share the lead number
+    # (SPEC §1) and go to patients whatever their lead stage, or none.
+    if f.kind is SendKind.CAMPAIGN:
+        return Check("lead_stage", True, "Not needed for campaign texts.")
     if f.lead_stage is None:
         return Check(
             "lead_stage",
