@@ -153,9 +153,10 @@ def fields_in(body: str) -> list[str]:
 def check(body: str, purpose: str) -> list[str]:
     """The fields of a template that can be saved for ``purpose``; TemplateError otherwise.
 
-    Beyond ``fields_in``: the body may not be empty or unsendable (``domain.content``), a
-    confirmation must contain [ConfirmCode] (the patient confirms by replying with it), and a
-    campaign may not use an appointment's fields (a campaign has no appointment to fill them).
+    Beyond ``fields_in``: the body may not be empty or unsendable (``domain.content``) nor
+    exceed the sending limit once filled in with ``WORST_CASE_VALUES``; a confirmation must
+    contain [ConfirmCode] (the patient confirms by replying with it); a campaign may not use
+    an appointment's fields (a campaign has no appointment to fill them).
     """
     if purpose not in PURPOSES:
         raise TemplateError(
@@ -173,6 +174,12 @@ def check(body: str, purpose: str) -> list[str]:
             "A confirmation template must contain [ConfirmCode]: patients confirm by replying "
             "with it. Add it, for example 'Reply [ConfirmCode] to confirm.'",
             suggestion="[ConfirmCode]",
+        )
+    longest = worst_case(body).characters
+    if longest > MAX_BODY_CHARS:
+        raise TemplateError(
+            f"Filled in with long names and dates, this template can reach {longest:,} "
+            f"characters, and a text is limited to {MAX_BODY_CHARS:,}: shorten it."
         )
     if purpose == "campaign":
         for field in fields:
