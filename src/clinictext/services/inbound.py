@@ -12,6 +12,7 @@ from clinictext.domain.phones import PhoneError, parse_phone
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
+from clinictext.services import confirmations
 from clinictext.services import patients as patient_service
 from clinictext.services.messages import store_new
 from clinictext.services.replies import after_inbound
@@ -82,4 +83,6 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
     )
     store_new(session, message)
     replies = after_inbound(session, message, at)
+    # After the keywords: a "C" or a confirm code confirms an appointment and is answered.
+    replies += confirmations.after_inbound(session, message, at)
     return Received(message, duplicate=False, replies=replies)
