@@ -47,6 +47,13 @@ class Settings(BaseSettings):
         description="How long a worker holds a text it is sending before another worker may "
         "reconcile it with the provider.",
     )
+    automation_interval_seconds: float = Field(
+        default=2.0,
+        gt=0,
+        le=3600,
+        description="How often each dispatcher looks for appointment texts that are due "
+        "(at once again while there are more than a batch).",
+    )
     retry_validity_hours: float = Field(
         default=4.0, gt=0, description="How long a text is retried before it fails."
     )

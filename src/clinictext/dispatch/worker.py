@@ -24,7 +24,9 @@ from clinictext.dispatch.results import Result, record
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import OutboundText, Provider, ProviderUnavailable, SendOutcome
 from clinictext.services import connector
+from clinictext.services.automation_round import RoundReport, run_round
 from clinictext.services.clock import utcnow
+from clinictext.services.lead_inactivity import close_inactive
 from clinictext.services.status_updates import match_parked
 from clinictext.services.verification import check_verifications
 from clinictext.store.db import transaction
@@ -42,6 +44,9 @@ class DispatchConfig:
     idle_sleep: float = 0.2
     probe_every: float = 2.0
     verification_every: timedelta = timedelta(seconds=60)
+    automation_every: timedelta = timedelta(seconds=2)
+    automation_batch: int = 500
+    lead_check_every: timedelta = timedelta(hours=1)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
 
@@ -51,6 +56,7 @@ class DispatchConfig:
             public_url=settings.public_url,
             batch_size=settings.dispatch_batch_size,
             lease=timedelta(seconds=settings.dispatch_lease_seconds),
+            automation_every=timedelta(seconds=settings.automation_interval_seconds),
             retry=RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours)),
         )
 
@@ -76,6 +82,8 @@ class Dispatcher:
         self.provider_down_since: datetime | None = None
         self._next_probe = 0.0
         self._next_verification_check: datetime | None = None
+        self._next_automation: datetime | None = None
+        self._next_lead_check: datetime | None = None
         self.sent = 0
         self._stop = asyncio.Event()  # set on SIGTERM: claimed texts not handed over go back
 
@@ -103,8 +111,10 @@ class Dispatcher:
     async def step(self) -> bool:
         """One round; True when there was work (so the next round starts at once)."""
         now = utcnow()
+        # Before the provider check: texts written while it is down wait in the queue.
+        automated = await self._automate(now)
         if self.provider_down_since is not None and not await self._probe():
-            return False
+            return automated
         await self._check_verifications(now)
         reconciled = await self._reconcile(now)
         claims: list[Claim] = await self._db(
@@ -119,7 +129,7 @@ class Dispatcher:
         )
         if not claims:
             await self._db(self._match_parked)
-            return reconciled > 0
+            return reconciled > 0 or automated
         await self._send_all(claims)
         return True
 
@@ -222,6 +232,41 @@ class Dispatcher:
             )
         )
         match_parked(session, ids, utcnow(), self.config.retry, self.rng)
+
+    async def _automate(self, now: datetime) -> bool:
+        """The automation round, every ``automation_every`` (at once again after a full
+        batch), in a transaction of its own; True when it wrote texts to send. Silent leads
+        are closed at most every ``lead_check_every``. A failure is logged and the
+        dispatcher goes on sending."""
+        due = self._next_automation
+        if due is not None and now < due:
+            return False
+        batch = self.config.automation_batch
+        try:
+            report: RoundReport = await self._db(lambda s: run_round(s, utcnow(), limit=batch))
+        except Exception:
+            log.exception("automation round failed")
+            self._next_automation = now + self.config.automation_every
+            return False
+        full = report.seen >= batch
+        self._next_automation = now if full else now + self.config.automation_every
+        if report.written:
+            log.info(
+                "automation: %d texts written, %d skipped, %d canceled",
+                report.sent,
+                report.skipped,
+                report.canceled,
+            )
+        if self._next_lead_check is None or now >= self._next_lead_check:
+            self._next_lead_check = now + self.config.lead_check_every
+            try:
+                closed = await self._db(lambda s: close_inactive(s, utcnow()))
+            except Exception:
+                log.exception("closing silent leads failed")
+            else:
+                if closed:
+                    log.info("closed %d silent leads as lost", closed)
+        return report.sent > 0 or full
 
     async def _check_verifications(self, now: datetime) -> None:
         due = self._next_verification_check
