@@ -101,7 +101,7 @@ def _unknown(body: str, position: int, written: str, name: str) -> TemplateError
         else f"use one of {_LIST}."
     )
     return TemplateError(
-        f"{written} {_where(body, position)} is not a field: {hint}",
+        f"There is no field {written} ({_where(body, position)}): {hint}",
         position=position,
         field=written,
         suggestion=f"[{suggestion}]" if suggestion else None,
@@ -186,9 +186,9 @@ def check(body: str, purpose: str) -> list[str]:
             if field in APPOINTMENT_FIELDS:
                 position = body.index(f"[{field}]")
                 raise TemplateError(
-                    f"[{field}] {_where(body, position)} cannot be used in a campaign: a "
-                    "campaign is not about one appointment, so there is nothing to fill it "
-                    "with. Remove it, or make this a reminder template.",
+                    f"The field [{field}] ({_where(body, position)}) cannot be used in a "
+                    "campaign: a campaign is not about one appointment, so there is nothing "
+                    "to fill it with. Remove it, or make this a reminder template.",
                     position=position,
                     field=f"[{field}]",
                 )
