@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from clinictext.domain.checklist import SendKind
 from clinictext.domain.links import LinkPolicy
-from clinictext.domain.lint import LintReport, Severity, lint
+from clinictext.domain.lint import LintReport, Severity, has_opt_out_line, lint, names_org
 from clinictext.domain.segments import GSM7, UCS2, count_segments, gsm7_rewrite
 
 ORG = "Smile Dental"
@@ -314,6 +314,22 @@ def test_missing_org_name_names_the_organization() -> None:
 
 def test_without_an_org_name_there_is_nothing_to_look_for() -> None:
     assert lint("Reply STOP to opt out", "campaign", "warn", "  ").findings == ()
+
+
+@pytest.mark.parametrize(
+    "body",
+    [
+        "Smile Dental: 20% off. Reply STOP to opt out.",
+        "Whitening is 20% off. Reply STOP to opt out.",
+        "Smile Dental: 20% off.",
+        "20% off.",
+        "[OfficeName]: 20% off. Responda STOP para cancelar.",
+    ],
+)
+def test_the_public_checks_are_the_campaign_findings(body: str) -> None:
+    codes = lint(body, "campaign", "warn", "Smile Dental").codes
+    assert names_org(body, "Smile Dental") is ("missing_org_name" not in codes)
+    assert has_opt_out_line(body) is ("missing_opt_out" not in codes)
 
 
 def test_every_finding_has_words_for_the_front_desk() -> None:
