@@ -374,7 +374,6 @@ def with_campaign_footer(body: str, org_name: str, language: str = "en") -> str:
 __all__ = [
     "APPOINTMENT_FIELDS",
     "FIELDS",
-    "MAX_BODY_CHARS",
     "PURPOSES",
     "SAMPLE_VALUES",
     "WORST_CASE_VALUES",
