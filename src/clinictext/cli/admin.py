@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from collections.abc import Callable
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -29,7 +30,7 @@ from clinictext.cli import (
 )
 from clinictext.config import get_settings
 from clinictext.domain.checklist import Channel, SendKind
-from clinictext.services import cancel, importing, orgs, sending
+from clinictext.services import appointment_import, cancel, importing, orgs, sending
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import ServiceError
@@ -220,21 +221,35 @@ def import_csv(
     ] = False,
     as_json: JsonOpt = False,
 ) -> None:
-    """Import patients from a CSV file: all rows, or none if any row is bad.
+    """Import patients, or appointments, from a CSV file: all rows, or none if any is bad.
 
-    Header row, columns in any order: first_name and last_name (required; every row needs
-    a first name), phone, timezone, external_id (a row with a known external_id updates
-    that patient; each may appear once per file), language, consent (informational or
-    marketing), consent_source (how the patient agreed: web_form, paper_form, verbal,
+    Patients: header row, columns in any order: first_name and last_name (required; every
+    row needs a first name), phone, timezone, external_id (a row with a known external_id
+    updates that patient; each may appear once per file), language, consent (informational
+    or marketing), consent_source (how the patient agreed: web_form, paper_form, verbal,
     import or api; import when empty), consent_evidence, lead_stage (open, in_progress,
     closed_won or closed_lost), lead_substatus, lead_reason.
+
+    Appointments: a file whose header has a starts_at column. The patient by
+    patient_external_id, patient_id or phone; starts_at (ISO 8601 with its offset, e.g.
+    2026-12-01T15:30:00-05:00, or "YYYY-MM-DD HH:MM", read in the location's time zone,
+    else the organization's); provider; location (its name or id); external_id (a row
+    with a known external_id updates that appointment, and a new start moves it; each
+    may appear once per file); status (scheduled, confirmed, canceled, completed or
+    no_show).
     """
+    data = path.read_bytes()
+    run: Callable[..., importing.ImportReport] = importing.import_patients
+    what, read = "patients", importing.read_csv
+    if appointment_import.is_appointment_file(data):
+        what, read = "appointments", appointment_import.read_csv
+        run = appointment_import.import_appointments
     try:
-        rows = importing.read_csv(path.read_bytes())
+        rows = read(data)
         with session_maker()() as session, session.begin():
             orgs.get_org(session, org)
             with Progress(
-                TextColumn("Importing patients"),
+                TextColumn(f"Importing {what}"),
                 BarColumn(),
                 MofNCompleteColumn(),
                 TimeRemainingColumn(),
@@ -242,7 +257,7 @@ def import_csv(
                 disable=as_json,
             ) as bar:
                 task = bar.add_task("import", total=len(rows))
-                report = importing.import_patients(
+                report = run(
                     session,
                     org,
                     rows,
