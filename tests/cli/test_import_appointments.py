@@ -309,3 +309,28 @@ def test_the_help_says_how_local_times_are_read(monkeypatch: pytest.MonkeyPatch)
     assert "\"YYYY-MM-DD HH:MM\", read in the location's time zone, else the organization's" in (
         help_text
     )
+
+
+# --- what was imported, listed ---------------------------------------------------------------
+
+
+def test_appointments_list_shows_the_days_imported_appointments(
+    tmp_path: Path, org: Org, people: dict[str, int], run_import: Any
+) -> None:
+    assert run_import(csv_file(tmp_path, [HEADER, *good_rows(people)]), org.id).exit_code == 0
+    runner = CliRunner()
+    day = f"{YEAR}-12-01"
+    listed = runner.invoke(app, ["appointments", "list", "--org", str(org.id), "--day", day])
+    assert listed.exit_code == 0, listed.output
+    assert "3:30 PM" in listed.stdout and "Dr. Okafor" in listed.stdout
+    assert "1 appointment(s)." in listed.stdout
+    as_json = runner.invoke(
+        app, ["appointments", "list", "--org", str(org.id), "--day", day, "--json"]
+    )
+    data = json.loads(as_json.stdout)
+    assert data["day"] == day
+    assert [a["external_id"] for a in data["appointments"]] == ["A-1"]
+    assert data["appointments"][0] == appointments_of(org)["A-1"]
+    bad = runner.invoke(app, ["appointments", "list", "--org", str(org.id), "--day", "tomorrow"])
+    assert bad.exit_code == 2
+    assert "YYYY-MM-DD" in bad.stderr

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import random
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 import pytest
@@ -20,6 +20,7 @@ from clinictext.domain.appointments import (
     check_move,
     check_start,
     check_status_change,
+    day_bounds,
     is_confirm_code,
     new_confirm_code,
     read_local_start,
@@ -203,3 +204,13 @@ def test_codes_spread_over_the_alphabet() -> None:
     rng = random.Random(7)
     seen = {new_confirm_code(rng.choice) for _ in range(5000)}
     assert len(seen) == 5000  # no repeats in a small sample of a space of ~240 million
+
+
+def test_a_day_is_its_local_midnights_and_may_be_23_hours() -> None:
+    start, end = day_bounds(date(2026, 12, 1), NEW_YORK)
+    assert (start, end) == (
+        datetime(2026, 12, 1, 5, tzinfo=UTC),
+        datetime(2026, 12, 2, 5, tzinfo=UTC),
+    )
+    start, end = day_bounds(date(2026, 3, 8), NEW_YORK)
+    assert end - start == timedelta(hours=23)

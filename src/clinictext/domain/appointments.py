@@ -27,7 +27,7 @@ from __future__ import annotations
 
 import secrets
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from enum import StrEnum
 from zoneinfo import ZoneInfo
 
@@ -107,6 +107,14 @@ def when_words(at: datetime, zone: ZoneInfo) -> str:
     hour = local.hour % 12 or 12
     half = "AM" if local.hour < 12 else "PM"
     return f"{day}, {month} {local.day} at {hour}:{local.minute:02d} {half}"
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The first instant of ``day`` in ``zone`` and of the day after, in UTC (a day with a
+    clock change is 23 or 25 hours long)."""
+    start = datetime.combine(day, time(0), tzinfo=zone)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone)
+    return start.astimezone(UTC), end.astimezone(UTC)
 
 
 _DAYS = ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun")
