@@ -1,0 +1,437 @@
+"""What the appointments pages show, in the clinic's words: a day of appointments in the
+clinic's time zone, each with its status, confirm code, the actions its state allows and
+what became of each of its reminder and confirmation texts; and the reading of what staff
+type into the booking and move forms (a day, a time, a patient by name or number).
+
+The appointments service says what is stored and the appointments domain what may change;
+this module only turns both into words and reads forms, so the routes stay thin.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
+from zoneinfo import ZoneInfo
+
+from sqlalchemy.orm import Session
+
+from clinictext.domain.appointments import (
+    AppointmentStatus,
+    ChangeRefused,
+    StartRefused,
+    check_move,
+    check_status_change,
+    read_local_start,
+    when_words,
+)
+from clinictext.domain.statuses import Status, label
+from clinictext.services import appointments, messages, patients
+from clinictext.services.errors import NotFound
+from clinictext.store.models import Appointment, Patient
+
+STATUS_WORDS = {
+    "scheduled": "Scheduled",
+    "confirmed": "Confirmed",
+    "canceled": "Canceled",
+    "completed": "Completed",
+    "no_show": "No-show",
+}
+STATUS_TONES = {
+    "scheduled": "tone-info",
+    "confirmed": "tone-ok",
+    "canceled": "tone-muted",
+    "completed": "tone-muted",
+    "no_show": "tone-bad",
+}
+PURPOSE_WORDS = {"reminder": "Reminder", "confirmation": "Confirmation"}
+VIA_WORDS = {
+    "reply": "by the patient's reply",
+    "staff": "by staff",
+    "api": "by another program",
+    "import": "by an import",
+}
+# Message statuses of a text the provider was handed.
+SENT_STATUSES = frozenset(
+    {Status.SENT.value, Status.DELIVERED.value, Status.UNDELIVERED.value, Status.FAILED.value}
+)
+# The status changes a button of the list asks for, and what the answer says was done.
+ACTIONS = {
+    "confirmed": "confirmed",
+    "canceled": "canceled",
+    "completed": "marked completed",
+    "no_show": "marked as a no-show",
+}
+# A day's list shows this many appointments; a clinic's day is far shorter.
+DAY_LIMIT = 500
+# The patient page lists the next few.
+UPCOMING_LIMIT = 5
+# Days outside these years are typing slips; they also keep "next day" within the calendar.
+FIRST_YEAR, LAST_YEAR = 2000, 2999
+DAY_EXAMPLE = "2026-12-01"
+TIME_EXAMPLE = "15:30"
+
+
+# --- times -------------------------------------------------------------------------------
+
+
+def zone_of(name: str) -> ZoneInfo:
+    try:
+        return ZoneInfo(name)
+    except (KeyError, ValueError):
+        return ZoneInfo("UTC")
+
+
+def today_in(zone: ZoneInfo, now: datetime) -> date:
+    return now.astimezone(zone).date()
+
+
+def read_day(raw: str) -> date | str:
+    """A day typed or linked as YYYY-MM-DD, or why it is not one."""
+    text = raw.strip()
+    try:
+        day = date.fromisoformat(text) if len(text) == len(DAY_EXAMPLE) else None
+    except ValueError:
+        day = None
+    if day is None:
+        return f"'{text[:40]}' is not a day: enter it as YYYY-MM-DD, e.g. {DAY_EXAMPLE}."
+    if not FIRST_YEAR <= day.year <= LAST_YEAR:
+        return f"Enter a day between the years {FIRST_YEAR} and {LAST_YEAR}."
+    return day
+
+
+def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
+    """The UTC instants where ``day`` starts and the next day starts, in ``zone``."""
+    start = datetime.combine(day, time(0), tzinfo=zone).astimezone(UTC)
+    end = datetime.combine(day + timedelta(days=1), time(0), tzinfo=zone).astimezone(UTC)
+    return start, end
+
+
+_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*([ap])?\.?\s*m?\.?$", re.IGNORECASE)
+
+
+def read_clock(raw: str) -> time | None:
+    """A time of day as typed: 15:30, 9:05, 3:30 PM, 3 pm; None when it is not one."""
+    found = _TIME.match(raw.strip())
+    if not found:
+        return None
+    hour, minute, half = int(found[1]), int(found[2] or 0), (found[3] or "").lower()
+    if found[2] is None and not half:
+        return None
+    if half:
+        if not 1 <= hour <= 12:
+            return None
+        hour = hour % 12 + (12 if half == "p" else 0)
+    if hour > 23 or minute > 59:
+        return None
+    return time(hour, minute)
+
+
+def read_start(day_text: str, time_text: str, zone: ZoneInfo) -> datetime | dict[str, str]:
+    """The instant a date and a time typed in ``zone`` name, or the errors by field."""
+    errors: dict[str, str] = {}
+    day: date | str | None = None
+    if not day_text.strip():
+        errors["date"] = f"Choose the appointment's date, e.g. {DAY_EXAMPLE}."
+    else:
+        day = read_day(day_text)
+        if isinstance(day, str):
+            errors["date"] = day
+    clock = read_clock(time_text) if time_text.strip() else None
+    if not time_text.strip():
+        errors["time"] = f"Choose the start time, e.g. {TIME_EXAMPLE}."
+    elif clock is None:
+        errors["time"] = (
+            f"'{time_text.strip()[:20]}' is not a time: enter it as HH:MM, e.g. {TIME_EXAMPLE} "
+            "or 3:30 PM."
+        )
+    if errors or not isinstance(day, date) or clock is None:
+        return errors
+    try:
+        return read_local_start(f"{day.isoformat()} {clock:%H:%M}", zone)
+    except StartRefused as err:
+        return {"time": str(err)}
+
+
+def start_field(typed_day: str, zone: ZoneInfo, now: datetime) -> str:
+    """The field a refused start belongs to: the time on today's date, else the date."""
+    day = read_day(typed_day)
+    return "time" if isinstance(day, date) and day == today_in(zone, now) else "date"
+
+
+def day_title(day: date, today: date) -> str:
+    words = f"{day:%A, %B} {day.day}, {day.year}"
+    if day == today:
+        return f"Today, {words}"
+    if day == today + timedelta(days=1):
+        return f"Tomorrow, {words}"
+    if day == today - timedelta(days=1):
+        return f"Yesterday, {words}"
+    return words
+
+
+def clock_words(at: datetime, zone: ZoneInfo) -> str:
+    local = at.astimezone(zone)
+    return f"{local.hour % 12 or 12}:{local.minute:02d} {'AM' if local.hour < 12 else 'PM'}"
+
+
+def moment_words(at: datetime, zone: ZoneInfo, day: date | None = None) -> str:
+    """'3:30 PM' on ``day`` itself, 'Mon, Nov 30 at 9:00 AM' on any other day."""
+    if day is not None and at.astimezone(zone).date() == day:
+        return clock_words(at, zone)
+    return when_words(at, zone)
+
+
+# --- patients ------------------------------------------------------------------------------
+
+
+def patient_name(patient: Patient) -> str:
+    name = f"{patient.first_name} {patient.last_name}".strip()
+    return name or f"Patient #{patient.id}"
+
+
+def patient_choice(patient: Patient) -> str:
+    """How the booking form writes a chosen patient: the name, then the number."""
+    return f"{patient_name(patient)} (#{patient.id})"
+
+
+_NUMBER = re.compile(r"^(?:.*\(\s*)?#?\s*(\d{1,18})\s*\)?\s*$")
+
+
+def find_patient(session: Session, org_id: int, typed: str) -> Patient | str:
+    """The patient named by what was typed (a number, 'Name (#12)', or a unique name), or
+    what to type instead."""
+    text = typed.strip()
+    if not text:
+        return "Type the patient's name or number, e.g. Pat Test or #12."
+    number = _NUMBER.match(text)
+    if number:
+        try:
+            return patients.get_patient(session, org_id, int(number[1]))
+        except NotFound:
+            return f"No patient has the number #{number[1]}: check it, or type the name."
+    found = patients.list_patients(session, org_id, q=text, unknown_sender=False, limit=6).items
+    exact = [p for p in found if patient_name(p).lower() == " ".join(text.lower().split())]
+    if len(exact) == 1 or len(found) == 1:
+        return (exact or found)[0]
+    if not found:
+        return f"No patient is called '{text[:60]}': check the spelling, or type the number."
+    shown = ", ".join(patient_choice(p) for p in (exact or found)[:5])
+    return (
+        f"More than one patient matches '{text[:60]}' ({shown}): type the number of the one "
+        "you mean, e.g. #12."
+    )
+
+
+def patient_options(session: Session, org_id: int, typed: str) -> list[str]:
+    """Patients whose name (or external id) matches, as the booking form writes them."""
+    text = typed.strip()
+    if len(text) < 2 or _NUMBER.match(text):
+        return []
+    rows = patients.list_patients(session, org_id, q=text, unknown_sender=False, limit=10).items
+    return [patient_choice(p) for p in rows]
+
+
+# --- an appointment, in words ----------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TextLine:
+    """One rule's text for an appointment: 'Reminder — sent 9:00 AM' with its label."""
+
+    purpose: str
+    rule_name: str
+    words: str
+    label: str | None = None
+    message_id: int | None = None
+
+
+@dataclass(frozen=True)
+class Row:
+    id: int
+    starts_at: datetime
+    time: str
+    when: str
+    patient_id: int
+    patient_name: str
+    provider: str | None
+    status: str
+    status_word: str
+    status_tone: str
+    code: str
+    confirmed: str | None
+    texts: list[TextLine]
+    actions: frozenset[str]
+    day: date
+
+
+def _when(value: Any) -> datetime | None:
+    if isinstance(value, datetime):
+        return value if value.tzinfo else value.replace(tzinfo=UTC)
+    if isinstance(value, str) and value:
+        parsed = datetime.fromisoformat(value.replace("Z", "+00:00"))
+        return parsed if parsed.tzinfo else parsed.replace(tzinfo=UTC)
+    return None
+
+
+def text_line(text: dict[str, Any], zone: ZoneInfo, day: date | None = None) -> TextLine:
+    """What became of one rule's text, in words."""
+    purpose = PURPOSE_WORDS.get(str(text.get("purpose")), "Text")
+    rule_name = str(text.get("rule_name") or "")
+    state = text.get("state")
+    due = _when(text.get("due_at"))
+    reason = str(text.get("reason") or "").strip()
+    message_id = text.get("message_id")
+    status = text.get("message_status")
+    if state == "planned":
+        words = f"planned for {moment_words(due, zone, day)}" if due else "planned"
+        return TextLine(purpose, rule_name, words)
+    if state == "skipped":
+        return TextLine(purpose, rule_name, f"skipped: {reason or 'no reason was recorded.'}")
+    if state == "canceled" and not message_id:
+        return TextLine(purpose, rule_name, f"canceled: {reason}" if reason else "canceled")
+    if status is None:
+        return TextLine(purpose, rule_name, "written", None, message_id)
+    try:
+        shown = label(Status(status)).value
+    except ValueError:
+        shown = None
+    sent = _when(text.get("sent_at"))
+    if status == Status.SCHEDULED.value:
+        words = "waiting for the send window"
+        if due:
+            words += f" (due {moment_words(due, zone, day)})"
+    elif status in (Status.QUEUED.value, Status.SENDING.value):
+        words = "going out now"
+    elif status == Status.CANCELED.value:
+        words = f"canceled: {reason}" if reason else "canceled before it was sent"
+    elif status == Status.FAILED.value:
+        words = "not sent"
+    else:
+        words = f"sent {moment_words(sent, zone, day)}" if sent else "sent"
+    return TextLine(purpose, rule_name, words, shown, message_id)
+
+
+def allowed_actions(appointment: Appointment, now: datetime) -> frozenset[str]:
+    """The buttons an appointment shows: the status changes and the move its state allows."""
+    current = AppointmentStatus(appointment.status)
+    allowed: set[str] = set()
+    for target in ACTIONS:
+        if target == current.value:
+            continue
+        try:
+            check_status_change(current, AppointmentStatus(target), appointment.starts_at, now)
+        except ChangeRefused:
+            continue
+        allowed.add(target)
+    try:
+        check_move(current, appointment.starts_at, now)
+    except ChangeRefused:
+        pass
+    else:
+        allowed.add("move")
+    return frozenset(allowed)
+
+
+def _sent_at(session: Session, org_id: int, text: dict[str, Any]) -> datetime | None:
+    """When a text was handed to the provider (asked of the message only when the
+    appointment's description does not say)."""
+    if "sent_at" in text or not text.get("message_id"):
+        return _when(text.get("sent_at"))
+    if text.get("message_status") not in SENT_STATUSES:
+        return None
+    try:
+        return messages.get_message(session, org_id, int(text["message_id"])).handed_at
+    except NotFound:
+        return None
+
+
+def rows(
+    session: Session, found: Sequence[Appointment], zone: ZoneInfo, now: datetime
+) -> list[Row]:
+    """Appointments as the lists show them."""
+    shapes = appointments.described_many(session, found)
+    return [_row(session, a, shape, zone, now) for a, shape in zip(found, shapes, strict=True)]
+
+
+def _row(
+    session: Session, appointment: Appointment, shape: dict[str, Any], zone: ZoneInfo, now: datetime
+) -> Row:
+    local_day = appointment.starts_at.astimezone(zone).date()
+    confirmed_at = _when(shape.get("confirmed_at"))
+    confirmed = None
+    if confirmed_at is not None:
+        via = VIA_WORDS.get(str(shape.get("confirmed_via") or ""))
+        confirmed = f"Confirmed {via + ' ' if via else ''}on {when_words(confirmed_at, zone)}"
+    texts = []
+    for text in shape.get("texts") or []:
+        sent = _sent_at(session, appointment.organization_id, text)
+        texts.append(text_line({**text, "sent_at": sent}, zone, local_day))
+    return Row(
+        id=appointment.id,
+        starts_at=appointment.starts_at,
+        time=clock_words(appointment.starts_at, zone),
+        when=when_words(appointment.starts_at, zone),
+        patient_id=appointment.patient_id,
+        patient_name=str(shape.get("patient_name") or f"Patient #{appointment.patient_id}"),
+        provider=appointment.provider_name,
+        status=appointment.status,
+        status_word=STATUS_WORDS.get(appointment.status, appointment.status),
+        status_tone=STATUS_TONES.get(appointment.status, "tone-muted"),
+        code=appointment.confirm_code,
+        confirmed=confirmed,
+        texts=texts,
+        actions=allowed_actions(appointment, now),
+        day=local_day,
+    )
+
+
+def row(session: Session, appointment: Appointment, zone: ZoneInfo, now: datetime) -> Row:
+    """One appointment as the lists show it."""
+    return rows(session, [appointment], zone, now)[0]
+
+
+@dataclass
+class DayView:
+    """A day of the clinic's appointments."""
+
+    day: date
+    today: date
+    title: str
+    previous: date
+    next: date
+    timezone: str
+    rows: list[Row] = field(default_factory=list)
+    more: bool = False
+
+
+def day_view(session: Session, org_id: int, timezone: str, day: date, now: datetime) -> DayView:
+    zone = zone_of(timezone)
+    start, end = day_bounds(day, zone)
+    found = appointments.list_appointments(
+        session, org_id, start=start, end=end, limit=DAY_LIMIT + 1
+    )
+    today = today_in(zone, now)
+    return DayView(
+        day=day,
+        today=today,
+        title=day_title(day, today),
+        previous=day - timedelta(days=1),
+        next=day + timedelta(days=1),
+        timezone=timezone,
+        rows=rows(session, found[:DAY_LIMIT], zone, now),
+        more=len(found) > DAY_LIMIT,
+    )
+
+
+def upcoming(
+    session: Session, org_id: int, patient_id: int, timezone: str, now: datetime
+) -> list[Row]:
+    """The patient's next appointments (canceled ones too, so staff see what happened)."""
+    zone = zone_of(timezone)
+    found = appointments.list_appointments(
+        session, org_id, patient_id=patient_id, start=now, limit=UPCOMING_LIMIT
+    )
+    return rows(session, found, zone, now)
