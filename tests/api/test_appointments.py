@@ -158,6 +158,8 @@ def test_a_canceled_appointments_code_may_be_given_again(
         ("next tuesday", "invalid_time", "is not a time"),
         ("2020-12-01T15:30:00-05:00", "invalid_start", "in the past"),
         ("2099-12-01T15:30:00-05:00", "invalid_start", "check the year"),
+        ("0001-01-01T00:00:00+05:00", "invalid_time", "is not a time"),
+        ("9999-12-31T23:59:59-05:00", "invalid_time", "is not a time"),
     ],
 )
 def test_a_bad_start_is_422_naming_the_field_and_writes_nothing(
@@ -320,9 +322,10 @@ def test_list_refuses_a_time_without_a_zone_and_a_made_up_cursor(org: Org) -> No
     r = org.get("/appointments", params={"from": "2030-01-01T00:00:00"})
     assert r.status_code == 422
     assert r.json()["error"]["field"] == "from"
-    r = org.get("/appointments", params={"cursor": "abc"})
-    assert r.status_code == 422
-    assert r.json()["error"]["code"] == "invalid_cursor"
+    for cursor in ("abc", "-99999999999999999.1", "1.2.3"):
+        r = org.get("/appointments", params={"cursor": cursor})
+        assert r.status_code == 422, cursor
+        assert r.json()["error"]["code"] == "invalid_cursor"
 
 
 def test_another_organizations_appointment_is_404(org: Org, make_org: Callable[[str], Org]) -> None:

@@ -139,7 +139,16 @@ def test_a_start_with_an_offset_keeps_it() -> None:
 
 
 @pytest.mark.parametrize(
-    "text", ["12/01/2026 3:30 PM", "2026-12-01", "2026-12-01 15:30:10", "tomorrow", ""]
+    "text",
+    [
+        "12/01/2026 3:30 PM",
+        "2026-12-01",
+        "2026-12-01 15:30:10",
+        "tomorrow",
+        "",
+        "0001-01-01T00:00:00+05:00",
+        "9999-12-31T23:59:00-05:00",
+    ],
 )
 def test_a_wrong_date_format_names_the_expected_formats(text: str) -> None:
     with pytest.raises(StartRefused) as err:

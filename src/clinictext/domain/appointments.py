@@ -128,7 +128,12 @@ def check_start(starts_at: datetime, now: datetime, zone: ZoneInfo | None = None
             "The start time has no time zone: give it with its offset, e.g. "
             f"{ISO_EXAMPLE} (or ending in Z for UTC)."
         )
-    start = starts_at.astimezone(UTC)
+    try:
+        start = starts_at.astimezone(UTC)
+    except OverflowError:
+        raise StartRefused(
+            f"The start time {starts_at:%Y-%m-%d} is out of range: check the year."
+        ) from None
     if start <= now:
         shown = when_words(start, zone) if zone else start.strftime("%Y-%m-%d %H:%M UTC")
         raise StartRefused(
@@ -156,12 +161,17 @@ def read_local_start(text: str, zone: ZoneInfo) -> datetime:
         parsed = datetime.fromisoformat(raw)
     except ValueError:
         raise StartRefused(problem) from None
-    if parsed.tzinfo is not None:
-        return parsed.astimezone(UTC)
-    if len(raw) != len(LOCAL_EXAMPLE) or raw[10] not in " T" or parsed.second:
+    if parsed.tzinfo is None and (
+        len(raw) != len(LOCAL_EXAMPLE) or raw[10] not in " T" or parsed.second
+    ):
         raise StartRefused(problem)
-    local = parsed.replace(tzinfo=zone)
-    back = local.astimezone(UTC).astimezone(zone)
+    try:
+        if parsed.tzinfo is not None:
+            return parsed.astimezone(UTC)
+        local = parsed.replace(tzinfo=zone)
+        back = local.astimezone(UTC).astimezone(zone)
+    except OverflowError:
+        raise StartRefused(problem) from None
     if back.replace(tzinfo=None) != parsed:
         raise StartRefused(
             f"{raw} does not exist in {zone.key} (the clocks skip that hour): give the time "

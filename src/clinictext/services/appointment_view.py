@@ -59,7 +59,14 @@ def _read_cursor(cursor: str) -> tuple[datetime, int]:
             field="cursor",
         )
     seconds, rest = divmod(int(micros), 1_000_000)
-    at = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
+    try:
+        at = datetime.fromtimestamp(seconds, UTC).replace(microsecond=rest)
+    except (OverflowError, ValueError, OSError):
+        raise Invalid(
+            "The cursor is not one this API returned; start again without a cursor.",
+            code="invalid_cursor",
+            field="cursor",
+        ) from None
     return at, int(ident)
 
 

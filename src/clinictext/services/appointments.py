@@ -57,21 +57,22 @@ def read_instant(text: str, field: str) -> datetime:
     """An ISO time with its offset, in UTC; ``Invalid`` naming ``field`` otherwise."""
     try:
         value = datetime.fromisoformat(text.strip())
-    except ValueError:
+        utc = value.astimezone(UTC) if value.tzinfo is not None else None
+    except (ValueError, OverflowError):
         raise Invalid(
             f"'{text[:40]}' is not a time: write it as ISO 8601 with its offset, e.g. "
             "2026-12-01T15:30:00-05:00.",
             code="invalid_time",
             field=field,
         ) from None
-    if value.tzinfo is None or value.utcoffset() is None:
+    if utc is None:
         raise Invalid(
             f"'{field}' has no time zone: add its offset, e.g. 2026-12-01T15:30:00-05:00 "
             "(or Z for UTC).",
             code="invalid_time",
             field=field,
         )
-    return value.astimezone(UTC)
+    return utc
 
 
 def _start(starts_at: datetime | str, now: datetime, zone: ZoneInfo) -> datetime:
@@ -359,7 +360,7 @@ def _start_of_move(
 ) -> datetime | None:
     """The new start in UTC, or None when it is the current one (no move, no refusal)."""
     value = read_instant(starts_at, "starts_at") if isinstance(starts_at, str) else starts_at
-    if value.tzinfo is not None and value.astimezone(UTC) == appointment.starts_at:
+    if value.tzinfo is not None and value == appointment.starts_at:
         return None
     return _start(value, now, zone_for(session, org, appointment.location_id))
 
