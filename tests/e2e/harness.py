@@ -38,7 +38,7 @@ from clinictext.store.models import Base
 from tests.pg import free_port
 
 CLINICTEXT = str(Path(sys.executable).with_name("clinictext"))
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 90.0  # a bound, not a wait: a loaded machine may take this long
 STOP_TIMEOUT = 15.0
 CLI_TIMEOUT = 60.0
 DEFAULT_WAIT = 20.0

@@ -44,7 +44,7 @@ CLINICTEXT = str(Path(sys.executable).with_name("clinictext"))
 DEMO_KEY = "ct_demo_clinic_key"
 SETUP_KEY = "ct_demo_lakeside_key"
 SPEC_CHECK_ORDER = ["sms_enabled", "sender_number", "phone", "consent", "lead_stage", "spend_limit"]
-STARTUP_TIMEOUT = 30.0
+STARTUP_TIMEOUT = 90.0  # a bound, not a wait: a loaded machine may take this long
 
 
 @dataclass

@@ -23,7 +23,17 @@ from clinictext.services import commlogs, connector, consent, demo, leads, messa
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.store.db import transaction
-from clinictext.store.models import Commlog, Lead, Message, Patient
+from clinictext.store.models import (
+    Appointment,
+    AppointmentText,
+    Campaign,
+    Commlog,
+    Lead,
+    Message,
+    Patient,
+    Rule,
+    Template,
+)
 
 ALL_KINDS = tuple(SendKind)
 
@@ -292,7 +302,8 @@ def test_a_closed_lead_texting_the_lead_number_gets_the_clinic_auto_reply(
         assert demo.CLINIC_NUMBER.removeprefix("+1")[-4:] in texts[at].body
         assert texts[at].status == "delivered"
         # The staff answer on the clinic channel: accepted, never confirmed by the carrier.
-        assert (texts[-1].channel, texts[-1].status) == ("clinic", "sent")
+        staff = [m for m in texts if (m.direction, m.kind) == ("outbound", "manual")]
+        assert (staff[-1].channel, staff[-1].status) == ("clinic", "sent")
 
 
 def test_the_connector_is_up_with_the_outage_error_to_acknowledge(
@@ -346,3 +357,61 @@ def test_every_text_keeps_the_invariants_of_a_real_one(
         assert sorted(logs) == sorted((m.id, 1) for m in rows)
         shown = commlogs.list_commlogs(session, seeded.org_id).items
         assert {commlogs.deletable(c) for c in shown} == {True, False}
+
+
+def test_the_demo_has_templates_rules_appointments_and_a_draft_campaign(
+    factory: sessionmaker[Session], seeded: demo.DemoSeed
+) -> None:
+    org_id = seeded.org_id
+    with factory() as session:
+        names = {t.name: t for t in session.scalars(select(Template))}
+        assert set(names) == {"Appointment reminder", "Please confirm", "Spring cleaning"}
+        assert "es" in names["Appointment reminder"].variants
+        assert {(r.purpose, r.minutes_before) for r in session.scalars(select(Rule))} == {
+            ("reminder", 24 * 60),
+            ("confirmation", 48 * 60),
+        }
+        people = {
+            p.id: f"{p.first_name} {p.last_name}" for p in _patients(session, org_id).values()
+        }
+        booked = {people[a.patient_id]: a for a in session.scalars(select(Appointment))}
+        assert set(booked) == {
+            "Erin Booked",
+            "Ben Landline",
+            "Carla Nobody",
+            "Dan Stopped",
+            "Rachel Kim",
+        }
+        # Erin confirmed by replying C, and was thanked with the date and time.
+        assert booked["Erin Booked"].status == "confirmed"
+        assert booked["Erin Booked"].confirmed_via == "reply"
+        thanks = _messages(session, org_id, booked["Erin Booked"].patient_id)[-1]
+        assert thanks.kind == "auto_reply" and "confirmed" in thanks.body
+        assert thanks.status == Status.DELIVERED.value
+        assert booked["Rachel Kim"].status == "canceled"
+        texts = {
+            (people[a.patient_id], t.state, t.reason or "")
+            for t, a in session.execute(
+                select(AppointmentText, Appointment).join(
+                    Appointment, Appointment.id == AppointmentText.appointment_id
+                )
+            )
+        }
+        states = {(name, state) for name, state, _ in texts}
+        assert ("Erin Booked", "planned") in states
+        assert ("Rachel Kim", "canceled") in states
+        reasons = {name: reason for name, state, reason in texts if state == "skipped"}
+        assert "landline" in reasons["Ben Landline"]
+        assert "opted in" in reasons["Carla Nobody"]
+        assert "opted out" in reasons["Dan Stopped"]
+        campaign = session.scalars(select(Campaign)).one()
+        assert campaign.status == "draft"
+        assert campaign.preview is not None
+        assert campaign.preview["recipients"] >= 1
+        assert campaign.preview["skip_reasons"]["consent"] >= 1
+        # Nothing the automation wrote waits to be sent when the demo starts.
+        assert not session.scalars(
+            select(Message).where(
+                Message.appointment_id.is_not(None), Message.status == Status.QUEUED.value
+            )
+        ).all()

@@ -87,6 +87,7 @@ from clinictext.providers.base import CallLog, InboundText, SendOutcome, StatusR
 from clinictext.services import (
     connector,
     consent,
+    demo_content,
     inbound,
     leads,
     numbers,
@@ -704,6 +705,7 @@ def seed(session: Session, now: datetime | None = None) -> DemoSeed:
     setup_id = _lakeside(session)
     if history is not None:
         _write_history(history)
+        demo_content.write(history, CLINIC_NUMBER)
     org = session.scalar(select(Organization).where(Organization.name == DEMO_ORG))
     assert org is not None
     _users(session, org.id)
