@@ -519,3 +519,33 @@ def test_every_change_is_audited_with_its_actor(org: Org, factory: sessionmaker[
     ]
     assert all(e.actor.startswith("api_key:") for e in events)
     assert events[-1].data == {"from": "scheduled", "to": "canceled"}
+
+
+def test_with_a_rule_booking_plans_its_text_and_canceling_cancels_it(org: Org) -> None:
+    body = "Hi [FName], see you [ApptDate] at [ApptTime]."
+    r = org.post("/templates", {"name": "Reminder", "purpose": "reminder", "body": body})
+    assert r.status_code == 201, r.text
+    rule = org.post(
+        "/rules",
+        {
+            "name": "Day before",
+            "purpose": "reminder",
+            "minutes_before": 1440,
+            "do_not_send_within_minutes": 60,
+            "template_id": r.json()["id"],
+            "enabled": True,
+        },
+    )
+    assert rule.status_code == 201, rule.text
+    start = ahead(5)
+    appt = book(org, add_patient(org), start)
+    [planned] = appt["texts"]
+    assert (planned["rule_name"], planned["state"]) == ("Day before", "planned")
+    assert as_utc(planned["due_at"]) == start - timedelta(days=1)
+
+    moved = org.patch(f"/appointments/{appt['id']}", {"starts_at": iso(start + timedelta(days=1))})
+    assert as_utc(moved.json()["texts"][0]["due_at"]) == start
+
+    canceled = org.patch(f"/appointments/{appt['id']}", {"status": "canceled"}).json()
+    assert canceled["texts"][0]["state"] == "canceled"
+    assert canceled["texts"][0]["reason"]
