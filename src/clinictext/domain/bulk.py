@@ -24,89 +24,88 @@ Pure: no database, no clock.
 
 from __future__ import annotations
 
+import re
 from dataclasses import replace
 from datetime import datetime
+from typing import NamedTuple
 
 from clinictext.domain.checklist import Check, TextingFacts, evaluate
 from clinictext.domain.consent import Consent
 from clinictext.domain.leads import LeadStage
 from clinictext.domain.phones import PhoneStatus
+from clinictext.domain.replies import in_conversation
 from clinictext.domain.segments import GSM7, SegmentInfo, count_segments
 from clinictext.domain.send_window import Window, patient_zones, state_for
 from clinictext.domain.window_search import NoSendWindowError, Placement, place
 
-_NoWindow = NoSendWindowError
+
+class PatientFacts(NamedTuple):
+    """One patient as the rules see them (a tuple: campaigns hold 100,000 of them)."""
+
+    id: int
+    first_name: str
+    last_name: str
+    phone: str | None
+    phone_status: PhoneStatus
+    phone_reason: str
+    timezone: str | None
+    language: str
+    unknown_sender: bool
+    last_inbound_at: datetime | None
+    consent: Consent
+    lead_stage: LeadStage | None
+    lead_substatus: str | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.first_name} {self.last_name}".strip()
 
 
 class ChecklistMemo:
     """``evaluate`` for many patients of one organization, channel and kind."""
 
-    def __init__(self, org_facts: TextingFacts) -> None:
+    def __init__(self, org_facts: TextingFacts, now: datetime) -> None:
         # ``org_facts`` carries the organization's facts; its patient fields are replaced.
         self._org = org_facts
+        self._now = now
         self._outcomes: dict[tuple[object, ...], tuple[str, ...]] = {}
 
-    def facts(
-        self,
-        *,
-        phone: str | None,
-        phone_status: PhoneStatus,
-        phone_reason: str,
-        consent: Consent,
-        lead_stage: LeadStage | None,
-        lead_substatus: str | None,
-        in_conversation: bool,
-    ) -> TextingFacts:
+    def _talking(self, p: PatientFacts) -> bool:
+        return p.last_inbound_at is not None and in_conversation(p.last_inbound_at, self._now)
+
+    def facts(self, p: PatientFacts) -> TextingFacts:
         """The checklist's facts for one patient."""
         return replace(
             self._org,
-            phone=phone,
-            phone_status=phone_status,
-            phone_reason=phone_reason,
-            consent=consent,
-            lead_stage=lead_stage,
-            lead_substatus=lead_substatus,
-            in_conversation=in_conversation,
+            phone=p.phone,
+            phone_status=p.phone_status,
+            phone_reason=p.phone_reason,
+            consent=p.consent,
+            lead_stage=p.lead_stage,
+            lead_substatus=p.lead_substatus,
+            in_conversation=self._talking(p),
         )
 
-    def failing(
-        self,
-        *,
-        phone: str | None,
-        phone_status: PhoneStatus,
-        phone_reason: str,
-        consent: Consent,
-        lead_stage: LeadStage | None,
-        lead_substatus: str | None,
-        in_conversation: bool,
-    ) -> tuple[str, ...]:
+    def failing(self, p: PatientFacts) -> tuple[str, ...]:
         """The ids of the checks that fail for this patient, in the checklist's order."""
+        consent = p.consent
         key = (
-            phone is None,
-            phone_status,
+            p.phone is None,
+            p.phone_status,
             consent.state,
             consent.level,
-            lead_stage,
-            in_conversation,
+            p.lead_stage,
+            p.last_inbound_at is not None and self._talking(p),
         )
         found = self._outcomes.get(key)
         if found is None:
-            facts = self.facts(
-                phone=phone,
-                phone_status=phone_status,
-                phone_reason=phone_reason,
-                consent=consent,
-                lead_stage=lead_stage,
-                lead_substatus=lead_substatus,
-                in_conversation=in_conversation,
-            )
-            found = tuple(c.id for c in evaluate(facts) if not c.ok)
+            found = tuple(c.id for c in evaluate(self.facts(p)) if not c.ok)
             self._outcomes[key] = found
         return found
 
-    def checks(self, facts: TextingFacts) -> list[Check]:
+    def checks(self, p: PatientFacts) -> list[Check]:
         """Every check with its sentences, for one patient (where they are shown)."""
-        return evaluate(facts)
+        return evaluate(self.facts(p))
 
 
 def _number_key(phone: str | None) -> str | None:
@@ -125,7 +124,9 @@ class WindowMemo:
         self.window = window
         self.org_tz = org_tz
         self._zones: dict[tuple[str | None, str | None], tuple[str | None, tuple[str, ...]]] = {}
-        self._placements: dict[tuple[str | None, tuple[str, ...]], Placement | _NoWindow] = {}
+        self._placements: dict[
+            tuple[str | None, tuple[str, ...]], Placement | NoSendWindowError
+        ] = {}
 
     def place(self, phone: str | None, timezone: str | None) -> Placement:
         """Where this patient's text lands; ``NoSendWindowError`` when it never can."""
@@ -147,26 +148,26 @@ class WindowMemo:
         return found
 
 
+def _plain_characters() -> str:
+    """The characters that take one GSM-7 septet, as ``count_segments`` counts them (the
+    GSM-7 default alphabet is Latin-1 letters and Greek capitals, all below U+0400)."""
+    plain = []
+    for code in range(0x400):
+        info = count_segments(chr(code))
+        if info.encoding == GSM7 and info.units == 1:
+            plain.append(chr(code))
+    return "".join(plain)
+
+
 class SegmentMemo:
     """``count_segments`` for many texts that differ by a name or two."""
 
     def __init__(self) -> None:
-        self._plain: dict[str, bool] = {}  # character -> one GSM-7 septet
+        self._not_plain = re.compile(f"[^{re.escape(_plain_characters())}]")
         self._by_length: dict[int, SegmentInfo] = {}
 
-    def _all_plain(self, body: str) -> bool:
-        plain = self._plain
-        for char in set(body):
-            known = plain.get(char)
-            if known is None:
-                info = count_segments(char)
-                known = plain[char] = info.encoding == GSM7 and info.units == 1
-            if not known:
-                return False
-        return True
-
     def count(self, body: str) -> SegmentInfo:
-        if not self._all_plain(body):
+        if self._not_plain.search(body) is not None:
             return count_segments(body)
         found = self._by_length.get(len(body))
         if found is None:

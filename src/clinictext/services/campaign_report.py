@@ -22,7 +22,7 @@ from clinictext.domain import campaigns as rules
 from clinictext.domain.carrier_errors import lookup
 from clinictext.domain.checklist import Check
 from clinictext.domain.statuses import Status
-from clinictext.services.campaign_audience import Judge, Skip, evaluate, load_patients
+from clinictext.services.campaign_audience import Judge, Skip, evaluate, patients_by_id
 from clinictext.services.campaign_rows import (
     audience_of,
     by_status,
@@ -290,15 +290,12 @@ def skipped_preview(
             .limit(limit + 1)
         ).all()
         reasons = {pid: tuple(checks or ()) for pid, checks in rows}
-        patients = load_patients(
-            session, org_id, [Patient.organization_id == org_id, Patient.id.in_(list(reasons))]
-        )
+        patients = patients_by_id(session, org_id, list(reasons))
         page = [Skip(p, reasons[p.id]) for p in patients]
     more = len(page) > limit
     page = page[:limit]
     shown = []
-    for skip in page:
-        checks = judge.checks(skip)
+    for skip, checks in zip(page, judge.explain(page), strict=True):
         shown.append(
             {
                 "patient_id": skip.patient.id,

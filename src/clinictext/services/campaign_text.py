@@ -32,6 +32,11 @@ def check_fields(template: Template) -> None:
             )
 
 
+# Stand-ins for the names while the rest of a text is filled once: NUL, which no template,
+# name or organization name can contain (they are refused where they are saved).
+_FIRST, _LAST = "\x00F\x00", "\x00L\x00"
+
+
 class Renderer:
     """The campaign text of ``template`` for one patient after another."""
 
@@ -42,20 +47,28 @@ class Renderer:
             "OfficeName": org.name,
             "OfficePhone": display(org.clinic_phone) if org.clinic_phone else "",
         }
-        # language -> (the text to fill, what goes before it, what goes after it)
-        self._by_language: dict[str, tuple[str, str, str]] = {}
+        # language -> the text with everything but the names filled in, or None when a NUL
+        # somewhere means it has to be filled for each patient
+        self._by_language: dict[str, tuple[str, str, str, str | None]] = {}
 
-    def _parts(self, language: str) -> tuple[str, str, str]:
+    def _parts(self, language: str) -> tuple[str, str, str, str | None]:
         found = self._by_language.get(language)
         if found is None:
             t = self.template
             body = domain.pick_body(t.body, t.language, t.variants or {}, language)
             footer = domain.campaign_footer(body, self.org.name, language)
-            found = (body.rstrip() if footer.suffix else body, footer.prefix, footer.suffix)
+            body = body.rstrip() if footer.suffix else body
+            shared: str | None = None
+            if "\x00" not in body + "".join(self.office.values()):
+                values = {"FName": _FIRST, "LName": _LAST, **self.office}
+                shared = f"{footer.prefix}{domain.fill(body, values)}{footer.suffix}"
+            found = (body, footer.prefix, footer.suffix, shared)
             self._by_language[language] = found
         return found
 
     def text(self, first_name: str, last_name: str, language: str) -> str:
-        body, prefix, suffix = self._parts(language)
+        body, prefix, suffix, shared = self._parts(language)
+        if shared is not None and "\x00" not in first_name + last_name:
+            return shared.replace(_FIRST, first_name).replace(_LAST, last_name)
         values = {"FName": first_name, "LName": last_name, **self.office}
         return f"{prefix}{domain.fill(body, values)}{suffix}"

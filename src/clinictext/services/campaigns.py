@@ -22,6 +22,7 @@ from clinictext.services import audit
 from clinictext.services import templates as template_service
 from clinictext.services.campaign_audience import evaluate
 from clinictext.services.campaign_csv import CsvAudience, resolve_csv
+from clinictext.services.campaign_hold import cancel, pause, resume
 from clinictext.services.campaign_report import (
     counts,
     described,
@@ -40,7 +41,7 @@ from clinictext.services.campaign_rows import (
     status_of,
     template_of,
 )
-from clinictext.services.campaign_send import cancel, pause, resume, start
+from clinictext.services.campaign_send import start
 from clinictext.services.campaign_text import check_fields
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid
