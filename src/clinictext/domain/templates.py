@@ -224,7 +224,7 @@ WORST_CASE_VALUES: Mapping[str, str] = {
     "ApptDate": "Wednesday, September 30",
     "ApptTime": "10:30 PM",
     "ConfirmCode": "H7K2M9PQ",
-    "ConfirmURL": "https://clinictext.example.com/confirm/H7K2M9PQ",
+    "ConfirmURL": "https://clinictext.example.com/confirm/100000/H7K2M9PQ",
 }
 # The same length, with one letter outside GSM-7 (as in "Ángela"): see ``worst_case_unicode``.
 _UNICODE_NAME = "Ángela-Josephine-Mar"

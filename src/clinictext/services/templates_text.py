@@ -44,9 +44,10 @@ def _location_of(appointment: Appointment | None) -> Location | None:
     return None if session is None else session.get(Location, appointment.location_id)
 
 
-def confirm_url(code: str) -> str:
-    """The link a patient may open to confirm (``[ConfirmURL]``)."""
-    return f"{get_settings().public_url.rstrip('/')}/confirm/{code}"
+def confirm_url(org_id: int, code: str) -> str:
+    """The link a patient may open to confirm (``[ConfirmURL]``): codes are unique within an
+    organization, so the link names it."""
+    return f"{get_settings().public_url.rstrip('/')}/confirm/{org_id}/{code}"
 
 
 def values_for(
@@ -76,7 +77,7 @@ def values_for(
         values["ApptDate"] = domain.appt_date(local)
         values["ApptTime"] = domain.appt_time(local)
         values["ConfirmCode"] = appointment.confirm_code
-        values["ConfirmURL"] = confirm_url(appointment.confirm_code)
+        values["ConfirmURL"] = confirm_url(org.id, appointment.confirm_code)
     return values
 
 
@@ -142,7 +143,7 @@ def findings(report: LintReport) -> list[dict[str, Any]]:
 
 def _worst(body: str, org: Organization) -> dict[str, Any]:
     phone = display(org.clinic_phone) if org.clinic_phone else None
-    url = confirm_url(domain.WORST_CASE_VALUES["ConfirmCode"])
+    url = confirm_url(org.id, domain.WORST_CASE_VALUES["ConfirmCode"])
     worst = domain.worst_case(body, office_name=org.name, office_phone=phone, confirm_url=url)
     unicode = domain.worst_case_unicode(
         body, office_name=org.name, office_phone=phone, confirm_url=url

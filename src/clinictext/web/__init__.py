@@ -38,6 +38,7 @@ WEB_PREFIXES = (
     "/templates",
     "/appointments",
     "/campaigns",
+    "/confirm",
     "/events",
     "/ui",
 )

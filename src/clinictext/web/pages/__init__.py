@@ -4,6 +4,7 @@ from clinictext.web.pages import (
     appointments,
     campaigns,
     composer,
+    confirm_link,
     connector,
     inbox,
     leads,
@@ -30,4 +31,5 @@ MODULES = (
     templates,
     appointments,
     campaigns,
+    confirm_link,
 )
