@@ -8,8 +8,9 @@ Every change goes through the services the API uses (``appointments.create``/``u
 with its part of the page and, out of band, the day's list with what was done; without
 JavaScript the whole page is rendered again. A refusal shows next to its field with what
 was typed, and the transaction is rolled back. The day's list refreshes itself when texts
-change (``sse:inbox``) and every half minute (a skipped text writes no message), answering
-204 when nothing it shows changed.
+change (``sse:inbox``, at most every 5 seconds: a campaign changes it every second) and
+every half minute (a skipped text writes no message), answering 204 when nothing it shows
+changed.
 """
 
 from __future__ import annotations

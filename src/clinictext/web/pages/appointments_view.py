@@ -28,7 +28,8 @@ from clinictext.domain.appointments import (
     when_words,
 )
 from clinictext.domain.statuses import Status, label
-from clinictext.services import appointments, messages, patients
+from clinictext.services import appointments, patients
+from clinictext.services.appointment_view import MAX_LIST
 from clinictext.services.errors import NotFound
 from clinictext.store.models import Appointment, Patient
 
@@ -53,10 +54,6 @@ VIA_WORDS = {
     "api": "by another program",
     "import": "by an import",
 }
-# Message statuses of a text the provider was handed.
-SENT_STATUSES = frozenset(
-    {Status.SENT.value, Status.DELIVERED.value, Status.UNDELIVERED.value, Status.FAILED.value}
-)
 # The status changes a button of the list asks for, and what the answer says was done.
 ACTIONS = {
     "confirmed": "confirmed",
@@ -64,8 +61,9 @@ ACTIONS = {
     "completed": "marked completed",
     "no_show": "marked as a no-show",
 }
-# A day's list shows this many appointments; a clinic's day is far shorter.
-DAY_LIMIT = 500
+# A day's list shows this many appointments (a clinic's day is far shorter), read in pages
+# of what the service lists at once.
+DAY_LIMIT = 400
 # The patient page lists the next few.
 UPCOMING_LIMIT = 5
 # Days outside these years are typing slips; they also keep "next day" within the calendar.
@@ -109,7 +107,7 @@ def day_bounds(day: date, zone: ZoneInfo) -> tuple[datetime, datetime]:
     return start, end
 
 
-_TIME = re.compile(r"^(\d{1,2})(?::(\d{2}))?\s*([ap])?\.?\s*m?\.?$", re.IGNORECASE)
+_TIME = re.compile(r"^(\d{1,2})(?::(\d{2})(?::00)?)?(?:\s*([ap])\.?\s*m\.?)?$", re.IGNORECASE)
 
 
 def read_clock(raw: str) -> time | None:
@@ -298,6 +296,7 @@ def text_line(text: dict[str, Any], zone: ZoneInfo, day: date | None = None) -> 
         shown = label(Status(status)).value
     except ValueError:
         shown = None
+    # When it was handed to the provider, where the appointment's description says so.
     sent = _when(text.get("sent_at"))
     if status == Status.SCHEDULED.value:
         words = "waiting for the send window"
@@ -335,40 +334,22 @@ def allowed_actions(appointment: Appointment, now: datetime) -> frozenset[str]:
     return frozenset(allowed)
 
 
-def _sent_at(session: Session, org_id: int, text: dict[str, Any]) -> datetime | None:
-    """When a text was handed to the provider (asked of the message only when the
-    appointment's description does not say)."""
-    if "sent_at" in text or not text.get("message_id"):
-        return _when(text.get("sent_at"))
-    if text.get("message_status") not in SENT_STATUSES:
-        return None
-    try:
-        return messages.get_message(session, org_id, int(text["message_id"])).handed_at
-    except NotFound:
-        return None
-
-
 def rows(
     session: Session, found: Sequence[Appointment], zone: ZoneInfo, now: datetime
 ) -> list[Row]:
     """Appointments as the lists show them."""
     shapes = appointments.described_many(session, found)
-    return [_row(session, a, shape, zone, now) for a, shape in zip(found, shapes, strict=True)]
+    return [_row(a, shape, zone, now) for a, shape in zip(found, shapes, strict=True)]
 
 
-def _row(
-    session: Session, appointment: Appointment, shape: dict[str, Any], zone: ZoneInfo, now: datetime
-) -> Row:
+def _row(appointment: Appointment, shape: dict[str, Any], zone: ZoneInfo, now: datetime) -> Row:
     local_day = appointment.starts_at.astimezone(zone).date()
     confirmed_at = _when(shape.get("confirmed_at"))
     confirmed = None
     if confirmed_at is not None:
         via = VIA_WORDS.get(str(shape.get("confirmed_via") or ""))
         confirmed = f"Confirmed {via + ' ' if via else ''}on {when_words(confirmed_at, zone)}"
-    texts = []
-    for text in shape.get("texts") or []:
-        sent = _sent_at(session, appointment.organization_id, text)
-        texts.append(text_line({**text, "sent_at": sent}, zone, local_day))
+    texts = [text_line(text, zone, local_day) for text in shape.get("texts") or []]
     return Row(
         id=appointment.id,
         starts_at=appointment.starts_at,
@@ -410,9 +391,16 @@ class DayView:
 def day_view(session: Session, org_id: int, timezone: str, day: date, now: datetime) -> DayView:
     zone = zone_of(timezone)
     start, end = day_bounds(day, zone)
-    found = appointments.list_appointments(
-        session, org_id, start=start, end=end, limit=DAY_LIMIT + 1
-    )
+    found: list[Appointment] = []
+    cursor = None
+    while len(found) <= DAY_LIMIT:
+        page = appointments.list_appointments(
+            session, org_id, start=start, end=end, limit=MAX_LIST, cursor=cursor
+        )
+        found.extend(page)
+        if len(page) < MAX_LIST:
+            break
+        cursor = appointments.cursor_of(page[-1])
     today = today_in(zone, now)
     return DayView(
         day=day,
