@@ -239,7 +239,7 @@ def test_values_use_the_location_zone_name_and_phone(factory: sessionmaker[Sessi
         assert values["OfficePhone"] == "(555) 555-0100"
         assert (values["ApptDate"], values["ApptTime"]) == ("Tuesday, December 1", "3:30 PM")
         assert values["ConfirmCode"] == "K7M2P"
-        assert values["ConfirmURL"].endswith("/confirm/K7M2P")
+        assert values["ConfirmURL"].endswith(f"/confirm/{org.id}/K7M2P")
         west = Location(
             organization_id=org.id,
             name="Bayside Office",
