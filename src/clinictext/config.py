@@ -54,6 +54,13 @@ class Settings(BaseSettings):
         description="How often each dispatcher looks for appointment texts that are due "
         "(at once again while there are more than a batch).",
     )
+    automation_batch_size: int = Field(
+        default=100,
+        ge=1,
+        le=5000,
+        description="Appointment texts one automation round writes in one transaction; "
+        "small, because on SQLite the round holds the write lock while it writes.",
+    )
     retry_validity_hours: float = Field(
         default=4.0, gt=0, description="How long a text is retried before it fails."
     )

@@ -45,7 +45,7 @@ class DispatchConfig:
     probe_every: float = 2.0
     verification_every: timedelta = timedelta(seconds=60)
     automation_every: timedelta = timedelta(seconds=2)
-    automation_batch: int = 500
+    automation_batch: int = 100
     lead_check_every: timedelta = timedelta(hours=1)
     retry: RetryPolicy = field(default_factory=RetryPolicy)
     seed: int | None = None
@@ -57,6 +57,7 @@ class DispatchConfig:
             batch_size=settings.dispatch_batch_size,
             lease=timedelta(seconds=settings.dispatch_lease_seconds),
             automation_every=timedelta(seconds=settings.automation_interval_seconds),
+            automation_batch=settings.automation_batch_size,
             retry=RetryPolicy(validity=timedelta(hours=settings.retry_validity_hours)),
         )
 

@@ -7,14 +7,15 @@ text's row: ``queued`` with its message, ``skipped`` or ``canceled`` with the re
 
 Why it holds across workers, restarts and crashes:
 
-* A row is claimed by a conditional UPDATE (``state = 'planned'`` → ``'queued'``) in the
-  same transaction that writes its message. A second worker's claim finds it no longer
-  planned (rowcount 0); on PostgreSQL the batch is also read ``FOR UPDATE SKIP LOCKED``,
-  so workers take different rows instead of queueing on the same ones. On SQLite each
-  round holds the one write lock.
-* The message carries (appointment_id, rule_id), which the database keeps unique: if a
-  second text were ever written it is refused (IntegrityError), rolled back to a
-  SAVEPOINT that covers only that one text, and counted as someone else's.
+* A row's text is written inside a SAVEPOINT, and the row claimed by a conditional
+  UPDATE (``state = 'planned'`` → ``'queued'`` with the message id) in the same
+  transaction. A second worker's claim finds it no longer planned (rowcount 0) and rolls
+  back its savepoint; on PostgreSQL the batch is also read ``FOR UPDATE SKIP LOCKED``, so
+  workers take different rows instead of queueing on the same ones. On SQLite each round
+  holds the one write lock.
+* The message carries (appointment_id, rule_id), which the database keeps unique: a
+  second text is refused (IntegrityError) and rolled back to its savepoint, which covers
+  only that one text.
 * A crash before the commit loses the claim and the message together: the row is still
   planned when the next round looks.
 
@@ -38,7 +39,7 @@ from clinictext.domain.automation import Verb
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.services import sending
 from clinictext.services.automation import CANCELED, PLANNED, QUEUED, SKIPPED, settle
-from clinictext.services.errors import CannotText, ServiceError
+from clinictext.services.errors import ServiceError
 from clinictext.services.templates import text_for
 from clinictext.store.models import (
     Appointment,
@@ -52,7 +53,7 @@ from clinictext.store.models import (
 
 log = logging.getLogger("clinictext.automation")
 
-ROUND_LIMIT = 500
+ROUND_LIMIT = 100
 
 
 @dataclass
@@ -102,6 +103,14 @@ def run_round(session: Session, now: datetime, *, limit: int = ROUND_LIMIT) -> R
     patients = {
         p.id: p for p in session.scalars(select(Patient).where(Patient.id.in_(patient_ids)))
     }
+    orgs = {
+        o.id: o
+        for o in session.scalars(
+            select(Organization).where(
+                Organization.id.in_({appointment.organization_id for _, _, appointment, _ in rows})
+            )
+        )
+    }
     templates: dict[int, Template | None] = {}
     for text_id, due, appointment, rule in rows:
         if rule.template_id not in templates:
@@ -114,6 +123,7 @@ def run_round(session: Session, now: datetime, *, limit: int = ROUND_LIMIT) -> R
             due,
             appointment,
             rule,
+            orgs[appointment.organization_id],
             patients.get(appointment.patient_id),
             templates[rule.template_id],
         )
@@ -129,6 +139,7 @@ def _one(
     due: datetime,
     appointment: Appointment,
     rule: Rule,
+    org: Organization,
     patient: Patient | None,
     template: Template | None,
 ) -> None:
@@ -168,31 +179,13 @@ def _one(
         )
         _count(report, settle(session, text_id, SKIPPED, now, reason=reason), "skipped")
         return
-    # The claim: from here this transaction alone may write this row's text.
-    if not settle(session, text_id, QUEUED, now):
-        report.taken += 1
-        return
-    outcome, detail = _send(session, now, appointment, rule, patient, template)
+    outcome, detail = _send(session, now, text_id, appointment, rule, org, patient, template)
     if outcome == "sent":
-        session.execute(
-            update(AppointmentText)
-            .where(AppointmentText.id == text_id)
-            .values(message_id=int(detail))
-            .execution_options(synchronize_session=False)
-        )
         report.sent += 1
     elif outcome == "taken":
-        # Someone else's text for this pair exists: point the row at it.
-        session.execute(
-            update(AppointmentText)
-            .where(AppointmentText.id == text_id)
-            .values(message_id=int(detail) if detail else None)
-            .execution_options(synchronize_session=False)
-        )
         report.taken += 1
     else:
-        settle(session, text_id, SKIPPED, now, reason=detail, from_state=QUEUED)
-        report.skipped += 1
+        _count(report, settle(session, text_id, SKIPPED, now, reason=detail), "skipped")
 
 
 def _count(report: RoundReport, changed: bool, field: str) -> None:
@@ -205,19 +198,24 @@ def _count(report: RoundReport, changed: bool, field: str) -> None:
 def _send(
     session: Session,
     now: datetime,
+    text_id: int,
     appointment: Appointment,
     rule: Rule,
+    org: Organization,
     patient: Patient,
     template: Template,
 ) -> tuple[str, str]:
-    """Write the text inside a SAVEPOINT: ("sent", message id), ("skipped", reason) or
-    ("taken", the existing message's id) when the database already holds one."""
+    """Write the text and claim its row, inside a SAVEPOINT: ("sent", message id),
+    ("skipped", reason), or ("taken", "") when another worker's text or claim came first.
+
+    The claim is the conditional UPDATE that moves the row from planned to queued with its
+    message id; if it finds the row no longer planned, or the database refuses a second
+    text for the pair, only this savepoint is rolled back.
+    """
     margin = rule.do_not_send_within_minutes
     last = rules_domain.deadline(appointment.starts_at, margin)
     savepoint = session.begin_nested()
     try:
-        org = session.get(Organization, appointment.organization_id)
-        assert org is not None
         body = text_for(template, org, patient, appointment)
         message = sending.send(
             session,
@@ -232,6 +230,9 @@ def _send(
             rule_id=rule.id,
             not_after=last,
         )
+        if not settle(session, text_id, QUEUED, now, message_id=message.id):
+            savepoint.rollback()
+            return "taken", ""
         savepoint.commit()
         return "sent", str(message.id)
     except sending.HeldTooLate as err:
@@ -240,20 +241,13 @@ def _send(
             err.hold, err.slot, appointment.starts_at, margin
         )
         return "skipped", reason
-    except CannotText as err:
-        savepoint.rollback()
-        return "skipped", err.message
-    except ServiceError as err:
+    except ServiceError as err:  # CannotText (every failing check) among them
         savepoint.rollback()
         return "skipped", err.message
     except IntegrityError:
         savepoint.rollback()
-        existing = session.scalar(
-            select(Message.id).where(
-                Message.appointment_id == appointment.id, Message.rule_id == rule.id
-            )
-        )
-        return "taken", str(existing or "")
+        _adopt(session, now, text_id, appointment.id, rule.id)
+        return "taken", ""
     except SQLAlchemyError:
         savepoint.rollback()
         raise  # the database itself failed: the whole round rolls back and runs again
@@ -267,3 +261,16 @@ def _send(
             "The text could not be written because of an unexpected error (see the server "
             "log); it will not be retried. Check the rule's template."
         )
+
+
+def _adopt(
+    session: Session, now: datetime, text_id: int, appointment_id: int, rule_id: int
+) -> None:
+    """The pair has a text already: a row still planned is pointed at it, not sent again."""
+    existing = session.scalar(
+        select(Message.id).where(
+            Message.appointment_id == appointment_id, Message.rule_id == rule_id
+        )
+    )
+    if existing is not None:
+        settle(session, text_id, QUEUED, now, message_id=existing)
