@@ -217,6 +217,10 @@ def test_a_spanish_version_gets_its_own_preview_and_is_saved_with_the_template(
     assert staff.clinic.get(f"/templates/{made['id']}")["variants"] == {}
 
 
+def _accept(dialog: Dialog) -> None:
+    dialog.accept()
+
+
 def _rules(page: Page) -> Locator:
     return page.get_by_role("region", name="Reminders and confirmations")
 
@@ -296,9 +300,14 @@ def test_a_rule_is_refused_next_to_its_field_then_added_and_switched_off(
     assert saved["Confirm two days ahead"]["enabled"] is True
     assert saved["Confirm two days ahead"]["minutes_before"] == 2880
 
-
-def _accept(dialog: Dialog) -> None:
-    dialog.accept()
+    # Deleted (after the browser's confirmation): gone from the page and the API.
+    page.on("dialog", _accept)
+    confirm.get_by_role("button", name="Delete Confirm two days ahead").click()
+    expect(_rules(page).get_by_role("status")).to_contain_text(
+        "Deleted the rule 'Confirm two days ahead'"
+    )
+    expect(_rules(page).get_by_role("listitem")).to_have_count(1)
+    assert [r["name"] for r in staff.clinic.get("/rules")] == ["Day-before reminder"]
 
 
 def test_a_template_a_rule_sends_cannot_be_deleted_until_the_rule_is_off(

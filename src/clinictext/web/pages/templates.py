@@ -27,7 +27,7 @@ from clinictext.web.access import StaffPage
 from clinictext.web.forms import FORM_ERROR, refusal
 from clinictext.web.pages import templates_editor
 from clinictext.web.pages.composer import reading
-from clinictext.web.pages.templates_editor import PURPOSE_WORDS, language_word, segments_words
+from clinictext.web.pages.templates_draft import PURPOSE_WORDS, language_word, segments_words
 from clinictext.web.render import html
 
 router = APIRouter(include_in_schema=False)
