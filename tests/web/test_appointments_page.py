@@ -14,6 +14,7 @@ import pytest
 from playwright.sync_api import Browser, Page, expect
 
 from clinictext.store.models import Appointment
+from clinictext.web.pages import appointments_forms as forms
 from clinictext.web.pages import appointments_view as view
 from tests.e2e.harness import Clinic, Server, fresh_phone, wait_until
 from tests.web.browser import WIDE, Staff, assert_accessible, screenshot, sign_in
@@ -139,31 +140,31 @@ NEW_YORK = ZoneInfo("America/New_York")
      ("9", None), ("13 pm", None), ("3:60", None), ("half past three", None)],
 )  # fmt: skip
 def test_a_time_is_read_as_staff_type_it(typed: str, expected: str | None) -> None:
-    read = view.read_clock(typed)
+    read = forms.read_clock(typed)
     assert (read.strftime("%H:%M") if read else None) == expected
 
 
 def test_a_day_is_read_as_yyyy_mm_dd_and_anything_else_says_how_to_write_it() -> None:
-    assert view.read_day("2026-12-01") == date(2026, 12, 1)
-    assert view.read_day("2026-13-45") == (
+    assert forms.read_day("2026-12-01") == date(2026, 12, 1)
+    assert forms.read_day("2026-13-45") == (
         "'2026-13-45' is not a day: enter it as YYYY-MM-DD, e.g. 2026-12-01."
     )
-    assert view.read_day("12/01/2026") == (
+    assert forms.read_day("12/01/2026") == (
         "'12/01/2026' is not a day: enter it as YYYY-MM-DD, e.g. 2026-12-01."
     )
-    assert view.read_day("1066-10-14") == "Enter a day between the years 2000 and 2999."
+    assert forms.read_day("1066-10-14") == "Enter a day between the years 2000 and 2999."
 
 
 def test_a_start_is_read_in_the_clinic_zone_and_each_problem_names_its_field() -> None:
-    start = view.read_start("2026-12-01", "3:30 PM", NEW_YORK)
+    start = forms.read_start("2026-12-01", "3:30 PM", NEW_YORK)
     assert start == datetime(2026, 12, 1, 20, 30, tzinfo=UTC)
-    assert view.read_start("", "", NEW_YORK) == {
+    assert forms.read_start("", "", NEW_YORK) == {
         "date": "Choose the appointment's date, e.g. 2026-12-01.",
         "time": "Choose the start time, e.g. 15:30.",
     }
-    assert set(view.read_start("tomorrow", "noon", NEW_YORK)) == {"date", "time"}
+    assert set(forms.read_start("tomorrow", "noon", NEW_YORK)) == {"date", "time"}
     # 02:30 does not exist in New York the night the clocks go forward.
-    gap = view.read_start("2026-03-08", "02:30", NEW_YORK)
+    gap = forms.read_start("2026-03-08", "02:30", NEW_YORK)
     assert isinstance(gap, dict) and "does not exist in America/New_York" in gap["time"]
 
 
@@ -175,8 +176,8 @@ def test_a_clinic_day_runs_from_its_midnight_to_the_next_even_when_the_clocks_ch
 
 def test_a_refused_start_is_shown_at_the_time_on_today_and_at_the_date_otherwise() -> None:
     now = datetime(2026, 12, 1, 15, tzinfo=UTC)
-    assert view.start_field("2026-12-01", NEW_YORK, now) == "time"
-    assert view.start_field("2026-11-30", NEW_YORK, now) == "date"
+    assert forms.start_field("2026-12-01", NEW_YORK, now) == "time"
+    assert forms.start_field("2026-11-30", NEW_YORK, now) == "date"
 
 
 @pytest.mark.parametrize(

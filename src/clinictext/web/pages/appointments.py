@@ -1,7 +1,8 @@
 """The appointments page, ``/appointments?day=YYYY-MM-DD``: one day of the clinic's
 appointments in its time zone, each with its status, confirm code and what became of its
 reminder and confirmation texts; a form to book one; and per appointment Move, Confirm,
-Cancel, Mark completed and No-show. Also the patient page's Appointments section.
+Cancel, Mark completed and No-show. The patient page's Appointments section is
+``appointments_patient``, included here.
 
 Every change goes through the services the API uses (``appointments.create``/``update``,
 ``confirmations.confirm``) with the signed-in user as the actor. With htmx a form answers
@@ -28,12 +29,14 @@ from sqlalchemy.orm import Session
 from clinictext.api.deps import SessionDep
 from clinictext.api.schemas import MAX_ID
 from clinictext.domain.appointments import AppointmentStatus
-from clinictext.services import appointments, orgs, patients
+from clinictext.services import appointments, orgs
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import ServiceError
 from clinictext.services.web_sessions import SignedIn
 from clinictext.web.access import Staff, StaffPage, page_chrome
 from clinictext.web.forms import FORM_ERROR, refusal
+from clinictext.web.pages import appointments_forms as forms
+from clinictext.web.pages import appointments_patient
 from clinictext.web.pages import appointments_view as view
 from clinictext.web.render import ENV, html
 
@@ -157,7 +160,7 @@ def _today(session: Session, org_id: int) -> date:
 
 
 def _day_or_today(session: Session, org_id: int, typed: str) -> date:
-    day = view.read_day(typed) if typed.strip() else None
+    day = forms.read_day(typed) if typed.strip() else None
     return day if isinstance(day, date) else _today(session, org_id)
 
 
@@ -178,17 +181,17 @@ def appointments_page(
     screen = Screen(day=_today(session, user.org_id), day_typed=day)
     status = 200
     if day.strip():
-        chosen = view.read_day(day)
+        chosen = forms.read_day(day)
         if isinstance(chosen, date):
             screen.day = chosen
         else:
             screen.day_error, status = chosen, 422
     if patient is not None:
-        found = view.find_patient(session, user.org_id, f"#{patient}")
+        found = forms.find_patient(session, user.org_id, f"#{patient}")
         if isinstance(found, str):
             screen.book.errors["patient"] = found
         else:
-            screen.book.values["patient"] = view.patient_choice(found)
+            screen.book.values["patient"] = forms.patient_choice(found)
     if move is not None:
         screen.move = _move_panel(session, user, move, FormState())
     return _page(request, session, user, screen, status)
@@ -213,7 +216,7 @@ def patient_options(
     user: Staff, session: SessionDep, patient: Annotated[str, Query(max_length=100)] = ""
 ) -> HTMLResponse:
     """The booking form's suggestions: patients whose name matches what is typed."""
-    options = view.patient_options(session, user.org_id, patient)
+    options = forms.patient_options(session, user.org_id, patient)
     return HTMLResponse(
         ENV.get_template("_appointments_patient_options.html").render({"options": options})
     )
@@ -238,8 +241,8 @@ def book(
     screen = Screen(day=_day_or_today(session, user.org_id, day), book=FormState(values=typed))
     zone = view.zone_of(_clinic_timezone(session, user.org_id))
     now = utcnow()
-    found = view.find_patient(session, user.org_id, patient)
-    start = view.read_start(date_, time, zone)
+    found = forms.find_patient(session, user.org_id, patient)
+    start = forms.read_start(date_, time, zone)
     errors = dict(start) if isinstance(start, dict) else {}
     if isinstance(found, str):
         errors["patient"] = found
@@ -255,7 +258,7 @@ def book(
                 now=now,
             )
         except ServiceError as err:
-            fields = {**BOOK_FIELDS, "starts_at": view.start_field(date_, zone, now)}
+            fields = {**BOOK_FIELDS, "starts_at": forms.start_field(date_, zone, now)}
             said = refusal(session, err)
             errors = {fields.get(k, k): v for k, v in said.errors.items()}
         else:
@@ -317,7 +320,7 @@ def move(
     zone = view.zone_of(_clinic_timezone(session, user.org_id))
     now = utcnow()
     appointments.get(session, user.org_id, appointment_id)
-    start = view.read_start(date_, time, zone)
+    start = forms.read_start(date_, time, zone)
     errors = dict(start) if isinstance(start, dict) else {}
     if isinstance(start, datetime):
         try:
@@ -325,7 +328,7 @@ def move(
                 session, user.org_id, appointment_id, actor=user.actor, now=now, starts_at=start
             )
         except ServiceError as err:
-            field_name = view.start_field(date_, zone, now)
+            field_name = forms.start_field(date_, zone, now)
             said = refusal(session, err, FORM_ERROR)
             errors = {(field_name if k == "starts_at" else k): v for k, v in said.errors.items()}
         else:
@@ -388,31 +391,5 @@ def change_status(
     return _fragments(request, session, user, screen, ("day",), status=answer)
 
 
-# --- the patient page's section -----------------------------------------------------------------
-
-
-@router.get("/patients/{patient_id}/appointments", response_model=None)
-def patient_appointments(
-    request: Request,
-    user: Staff,
-    session: SessionDep,
-    patient_id: RowId,
-    seen: DayQuery = "",
-) -> Response:
-    """The patient's upcoming appointments: the patient page's section (htmx, 204 when
-    unchanged), or a page of its own without JavaScript."""
-    patient = patients.get_patient(session, user.org_id, patient_id)
-    timezone = _clinic_timezone(session, user.org_id)
-    rows = view.upcoming(session, user.org_id, patient.id, timezone, utcnow())
-    context = {"patient": patient, "rows": rows, "timezone": timezone}
-    inner = _render(request, "_appointments_patient.html", context)
-    fingerprint = _fingerprint(inner)
-    if not _is_htmx(request):
-        page_chrome(request, user)
-        name = view.patient_name(patient)
-        values = {**context, "active": "appointments", "inner": inner, "name": name}
-        return html(request, "appointments_patient.html", values)
-    if seen and seen == fingerprint:
-        return Response(status_code=204)
-    values = {**context, "inner": inner, "seen": fingerprint}
-    return HTMLResponse(_render(request, "_appointments_patient_live.html", values))
+# The patient page's Appointments section answers under /patients/{id}/appointments.
+router.include_router(appointments_patient.router)
