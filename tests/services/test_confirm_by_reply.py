@@ -15,9 +15,11 @@ import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.checklist import Channel
 from clinictext.domain.consent import ConsentState
+from clinictext.domain.leads import LeadStage
 from clinictext.providers.base import InboundText
-from clinictext.services import appointments, consent, orgs, patients
+from clinictext.services import appointments, consent, leads, numbers, orgs, patients
 from clinictext.services.inbound import receive
 from clinictext.store.db import transaction
 from clinictext.store.models import Appointment, AuditEvent, Location, Message, Patient
@@ -293,3 +295,40 @@ def test_a_patient_without_consent_still_gets_the_answer_like_help(clinic: Setup
     book(clinic, pid, TOMORROW_10AM)
     replies = text_in(clinic, "C", phone="+14155550160")
     assert len(replies) == 1 and "is confirmed" in replies[0].body
+
+
+# --- on the lead number ----------------------------------------------------------------------
+
+LEAD_NUMBER = "+15005550006"
+
+
+def test_c_to_the_lead_number_from_a_closed_lead_gets_only_the_thank_you(clinic: Setup) -> None:
+    """Booking closes the lead, so a "C" sent to the lead number must not also draw the
+    closed-lead auto-reply; and the thank-you does not use up that auto-reply's daily turn."""
+    with transaction(clinic.factory) as s:
+        numbers.add_number(s, clinic.org_id, LEAD_NUMBER, Channel.LEAD, "long_code", 1, "t")
+        leads.set_stage(s, clinic.org_id, clinic.ana, LeadStage.OPEN, actor="t")
+    booked = book(clinic, clinic.ana, TOMORROW_10AM)
+    assert _stage(clinic, clinic.ana) == LeadStage.CLOSED_WON.value
+
+    [thanks] = _text_lead_number(clinic, "C")
+    assert "Thank you" in thanks.body
+    assert thanks.appointment_id == booked.id
+    assert status(clinic, booked.id) == "confirmed"
+
+    [auto_reply] = _text_lead_number(clinic, "Can I bring my son too?")
+    assert "contact" in auto_reply.body.lower() or "call" in auto_reply.body.lower()
+    assert auto_reply.appointment_id is None
+
+
+def _text_lead_number(setup: Setup, body: str) -> list[Message]:
+    inbound = InboundText(f"SMin{next(_sids)}", "+14155550123", LEAD_NUMBER, body, 1)
+    with transaction(setup.factory) as s:
+        return receive(s, inbound, NOW).replies
+
+
+def _stage(setup: Setup, patient_id: int) -> str:
+    with setup.factory() as s:
+        lead = leads.get_lead(s, setup.org_id, patient_id)
+        assert lead is not None
+        return lead.stage

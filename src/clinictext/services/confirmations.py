@@ -135,7 +135,10 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
         return []
     if consent_service.current(session, org.id, patient.phone).state is ConsentState.OPTED_OUT:
         return []
-    return [send_reply(session, patient, sender, REPLY_KIND, body, now)]
+    answer = send_reply(session, patient, sender, REPLY_KIND, body, now)
+    about = target or (upcoming[0] if upcoming else None)
+    answer.appointment_id = about.id if about is not None else None
+    return [answer]
 
 
 def _upcoming(session: Session, patient: Patient, now: datetime) -> list[Appointment]:

@@ -13,6 +13,7 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from clinictext.domain.confirm_reply import read as read_confirmation
 from clinictext.domain.consent import (
     ConsentAction,
     ConsentLevel,
@@ -148,7 +149,8 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
             {"message_id": message.id},
             at=now,
         )
-    if sender.purpose == "lead":
+    # A confirmation ("C", a confirm code) is answered by the appointment's own reply.
+    if sender.purpose == "lead" and not read_confirmation(message.body).confirms:
         lead = get_lead(session, org.id, patient.id)
         stage = LeadStage(lead.stage) if lead else None
         if not is_active(stage) and current.state is not ConsentState.OPTED_OUT:
@@ -158,6 +160,8 @@ def after_inbound(session: Session, message: Message, now: datetime) -> list[Mes
                     Message.organization_id == org.id,
                     Message.patient_id == patient.id,
                     Message.kind == "auto_reply",
+                    # An appointment's thank-you is not the lead rule's answer.
+                    Message.appointment_id.is_(None),
                 )
                 .order_by(Message.id.desc())
                 .limit(1)
