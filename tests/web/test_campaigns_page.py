@@ -16,10 +16,11 @@ from zoneinfo import ZoneInfo
 from playwright.sync_api import Browser, Page, expect
 
 from tests.e2e.harness import Clinic, Patient, Server, fresh_phone
-from tests.web.browser import WIDE, Staff, assert_accessible, screenshot, sign_in
+from tests.web.browser import WIDE, Staff, assert_accessible, screenshot, sign_in, signed_in_http
 
 INVALID_AT_CARRIER = "+15005550001"  # the simulator answers 21211 (invalid number)
 TEMPLATE_BODY = "Hi [FName], flu shots are in at [OfficeName]. Call us to book yours."
+RECEIVE = ("Ann", "Ben", "Cleo", "Dev")
 # Zones about six hours apart: one of them is always mid-day, inside any send window.
 ZONES = ("America/Los_Angeles", "Europe/London", "Asia/Kolkata", "Asia/Tokyo")
 
@@ -64,7 +65,7 @@ def _template(clinic: Clinic, name: str = "Flu shots", body: str = TEMPLATE_BODY
 
 def _audience_of_eight(clinic: Clinic) -> dict[str, Any]:
     """Five who can receive a campaign (one invalid at the carrier) and three who cannot."""
-    receive = [_patient(clinic, name) for name in ("Ann", "Ben", "Cleo", "Dev")]
+    receive = [_patient(clinic, name) for name in RECEIVE]
     invalid = _patient(clinic, "Ivy", phone=INVALID_AT_CARRIER)
     care_only = _patient(clinic, "Carl", level="informational")
     never = _patient(clinic, "Nina", level=None)
@@ -206,10 +207,13 @@ def test_a_campaign_built_in_the_wizard_reports_who_got_it_and_why_the_others_di
     screenshot(page, "campaign-done")
     assert_accessible(page)
 
-    # The report: every recipient, filtered by status, with the reason of a failure.
-    page.reload()
+    # The report followed the progress by itself: every recipient with their text's status.
     report = page.get_by_role("region", name="Recipients")
     expect(report.get_by_role("row")).to_have_count(9)
+    for name in RECEIVE:
+        expect(report.get_by_role("row").filter(has_text=f"{name} Test")).to_contain_text(
+            "Delivered"
+        )
     page.get_by_label("Show").select_option("failed")
     page.get_by_role("button", name="Show").click()
     rows = report.get_by_role("row")
@@ -430,3 +434,58 @@ def test_without_javascript_a_draft_is_saved_started_and_canceled_with_plain_for
         expect(_count(page, "canceled")).to_have_text("1")
     finally:
         context.close()
+
+
+def _rows(page_html: str) -> int:
+    body = page_html.split("<tbody>", 1)[1].split("</tbody>", 1)[0]
+    return body.count("<tr>")
+
+
+def test_the_skipped_patients_and_the_report_come_fifty_at_a_time(
+    server: Server, staff: Staff
+) -> None:
+    clinic = staff.clinic
+    _patient(clinic, "Ann")
+    for n in range(55):
+        _patient(clinic, f"Nobody{n:02d}", level=None)
+    template_id = _template(clinic)
+    http = signed_in_http(server.base, staff.email, staff.password)
+    try:
+        form = http.get("/campaigns/new")
+        token = re.search(r'name="csrf_token" value="([^"]+)"', form.text)
+        assert token, form.text
+        answers = {
+            "csrf_token": token.group(1),
+            "step": "template",
+            "who": "all",
+            "template_id": str(template_id),
+        }
+        first = http.post("/campaigns/new", data={**answers, "go": "preview"})
+        assert first.status_code == 200, first.text
+        assert "1 patient will receive it</strong>; 55 are skipped." in first.text
+        assert "Not opted in to marketing texts: 55" in first.text
+        assert _rows(first.text) == 50
+        more = re.search(r'name="skipped_after" value="(\d+)">Next 50 skipped patients', first.text)
+        assert more, first.text
+        rest = http.post(
+            "/campaigns/new", data={**answers, "step": "preview", "skipped_after": more.group(1)}
+        )
+        assert _rows(rest.text) == 5
+        assert "First skipped patients" in rest.text
+        assert "Next 50 skipped patients" not in rest.text
+
+        started = http.post(
+            "/campaigns/new",
+            data={**answers, "step": "schedule", "go": "start", "name": "Fifty at a time"},
+        )
+        assert started.status_code == 303, started.text
+        campaign = http.get(started.headers["location"])
+        assert _rows(campaign.text) == 50
+        link = re.search(r'hx-get="(/campaigns/\d+/report\?cursor=\d+)"', campaign.text)
+        assert link, campaign.text
+        page_two = http.get(link.group(1))
+        assert page_two.status_code == 200
+        assert _rows(page_two.text) == 6
+        assert "First page" in page_two.text
+    finally:
+        http.close()
