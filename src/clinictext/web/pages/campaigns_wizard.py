@@ -408,6 +408,8 @@ def wizard_step(
     forward = target in ("start", "draft") or ORDER.index(target) > ORDER.index(here)
     org_id = user.org_id
     if here == "audience" and forward:
+        if answers.who == "all" and answers.stages:
+            answers.who = "stages"  # ticked stages mean them, not every patient
         report: CsvReport | None = None
         if csv is not None and csv.filename:
             errors, report = _csv_audience(session, org_id, answers, csv)
