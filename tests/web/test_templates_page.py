@@ -71,6 +71,13 @@ def test_a_reminder_is_written_with_a_live_preview_that_finds_a_misspelled_field
     expect(status).to_contain_text("[FName]")
     expect(preview).to_contain_text("Did you mean [FName]?")
     screenshot(page, "template-editor-misspelled")
+
+    # Saved as it is, it is refused next to the message, with what was typed kept.
+    page.get_by_role("button", name="Save template").click()
+    expect(page.locator("#text-body-error")).to_contain_text("[Fname]")
+    expect(box).to_have_value("Hi [Fname], see you [ApptDate] at [ApptTime].")
+    expect(page.get_by_label("Name", exact=True)).to_have_value("Day-before reminder")
+    assert _templates(staff.clinic) == []
     preview.get_by_role("button", name="Change [Fname] to [FName]").click()
     expect(box).to_have_value("Hi [FName], see you [ApptDate] at [ApptTime].")
 
@@ -115,6 +122,7 @@ def test_a_reminder_is_written_with_a_live_preview_that_finds_a_misspelled_field
     expect(row).to_contain_text("Day-before reminder")
     expect(row).to_contain_text("Reminder")
     expect(row).to_contain_text("English · GSM-7 · Up to 2 segments once fields are filled")
+    expect(row).to_contain_text(re.compile(r"Changed \w{3} \d{1,2}, \d{1,2}:\d{2} [AP]M"))
     screenshot(page, "templates-list")
     assert_accessible(page)
 
