@@ -94,7 +94,7 @@ def preview(
     rows: list[dict[str, Any]] = []
     if page:
         judge = Judge(session, org_id, template, channel, now, evaluation.at)
-        for skip in page:
+        for skip, checks in zip(page, judge.explain(page), strict=True):
             rows.append(
                 {
                     "patient_id": skip.patient.id,
@@ -105,7 +105,7 @@ def preview(
                             "detail": c.detail,
                             "fix": c.fix,
                         }
-                        for c in judge.checks(skip)
+                        for c in checks
                     ],
                 }
             )
