@@ -102,7 +102,9 @@ def _insert_missing(session: Session, rows: list[dict[str, Any]]) -> None:
     )
 
 
-def _new_row(org_id: int, appointment_id: int, rule: Rule, due: datetime, now: datetime) -> dict:
+def _new_row(
+    org_id: int, appointment_id: int, rule: Rule, due: datetime, now: datetime
+) -> dict[str, Any]:
     return {
         "organization_id": org_id,
         "appointment_id": appointment_id,
@@ -136,10 +138,13 @@ def replan(session: Session, appointment: Appointment, now: datetime) -> None:
     existing = {
         row.rule_id: row
         for row in session.scalars(
-            select(AppointmentText).where(
+            select(AppointmentText)
+            .where(
                 AppointmentText.organization_id == org_id,
                 AppointmentText.appointment_id == appointment.id,
             )
+            # Rows change by conditional UPDATEs the session does not track: read them afresh.
+            .execution_options(populate_existing=True)
         )
     }
     missing = []
