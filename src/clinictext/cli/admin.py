@@ -240,7 +240,8 @@ def import_csv(
     """
     data = path.read_bytes()
     run: Callable[..., importing.ImportReport] = importing.import_patients
-    what, read = "patients", importing.read_csv
+    read: Callable[[bytes], list[importing.CsvRow]] = importing.read_csv
+    what = "patients"
     if appointment_import.is_appointment_file(data):
         what, read = "appointments", appointment_import.read_csv
         run = appointment_import.import_appointments

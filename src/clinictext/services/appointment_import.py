@@ -27,12 +27,11 @@ from sqlalchemy.orm import Session
 
 from clinictext.domain.appointments import AppointmentStatus, StartRefused, read_local_start
 from clinictext.domain.phones import display
-from clinictext.services import appointments
+from clinictext.services import appointments, importing
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid, ServiceError
 from clinictext.services.importing import (
     MAX_FIELD,
-    MAX_ROWS,
     BadFile,
     CsvRow,
     ImportReport,
@@ -62,39 +61,9 @@ def is_appointment_file(data: bytes) -> bool:
 
 
 def read_csv(data: bytes) -> list[CsvRow]:
-    """The records of an appointment file keyed by the (normalized) header, or ``BadFile``.
-
-    The same rules as the patient file's reader: UTF-8 (with or without a byte order mark),
-    blank lines skipped, a record with the wrong number of fields kept to be reported.
-    """
-    try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        raise BadFile("The file is not UTF-8 text. Save it as 'CSV UTF-8' and try again.") from None
-    if "\x00" in text:
-        raise BadFile("The file contains binary data; export it from your spreadsheet as CSV.")
-    if not text.strip():
-        raise BadFile("The file is empty.")
-    reader = csv.reader(io.StringIO(text, newline=""))
-    try:
-        header = [h.strip().lower() for h in next(reader)]
-        _check_header(header)
-        rows: list[CsvRow] = []
-        line = reader.line_num + 1
-        for values in reader:
-            start, line = line, reader.line_num + 1
-            if not any(v.strip() for v in values):
-                continue
-            if len(values) != len(header):
-                error = f"has {len(values)} fields; the header has {len(header)}"
-                rows.append(CsvRow(start, {}, error))
-            else:
-                rows.append(CsvRow(start, dict(zip(header, values, strict=True))))
-            if len(rows) > MAX_ROWS:
-                raise BadFile(f"The file has more than {MAX_ROWS:,} rows; split it.")
-    except csv.Error as err:
-        raise BadFile(f"The file is not valid CSV ({err}).") from None
-    return rows
+    """The records of an appointment file keyed by the (normalized) header, or ``BadFile``:
+    the patient file's reader with this file's columns."""
+    return importing.read_csv(data, _check_header)
 
 
 def _check_header(header: list[str]) -> None:

@@ -82,9 +82,27 @@ class ImportReport:
     committed: bool = False
 
 
-def read_csv(data: bytes) -> list[CsvRow]:
+def check_patient_header(header: list[str]) -> None:
+    """``BadFile`` unless ``header`` is a patient file's: known columns, the required ones,
+    none twice."""
+    unknown = [h for h in header if h not in COLUMNS]
+    if unknown:
+        raise BadFile(
+            f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(COLUMNS)}."
+        )
+    missing = [c for c in REQUIRED if c not in header]
+    if missing:
+        raise BadFile(f"The header row lacks the column(s): {', '.join(missing)}.")
+    if len(set(header)) != len(header):
+        raise BadFile("A column appears twice in the header row.")
+
+
+def read_csv(
+    data: bytes, check_header: Callable[[list[str]], None] = check_patient_header
+) -> list[CsvRow]:
     """The records of a CSV file keyed by the (normalized) header, or ``BadFile``.
 
+    ``check_header`` refuses a header that is not the expected file's (patients by default).
     Blank lines are skipped; a record with the wrong number of fields is kept with an error
     so the report can name its line.
     """
@@ -99,16 +117,7 @@ def read_csv(data: bytes) -> list[CsvRow]:
     reader = csv.reader(io.StringIO(text, newline=""))
     try:
         header = [h.strip().lower() for h in next(reader)]
-        unknown = [h for h in header if h not in COLUMNS]
-        if unknown:
-            raise BadFile(
-                f"Unknown column(s): {', '.join(unknown)}. Allowed columns: {', '.join(COLUMNS)}."
-            )
-        missing = [c for c in REQUIRED if c not in header]
-        if missing:
-            raise BadFile(f"The header row lacks the column(s): {', '.join(missing)}.")
-        if len(set(header)) != len(header):
-            raise BadFile("A column appears twice in the header row.")
+        check_header(header)
         rows: list[CsvRow] = []
         line = reader.line_num + 1
         for values in reader:
