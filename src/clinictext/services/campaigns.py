@@ -20,6 +20,7 @@ from clinictext.domain.audience import Audience, AudienceError, parse_audience
 from clinictext.domain.checklist import Channel
 from clinictext.services import audit
 from clinictext.services import templates as template_service
+from clinictext.services.appointments import read_instant
 from clinictext.services.campaign_audience import evaluate
 from clinictext.services.campaign_csv import CsvAudience, resolve_csv
 from clinictext.services.campaign_hold import cancel, pause, resume
@@ -88,9 +89,11 @@ def _check_template(session: Session, org_id: int, template_id: int) -> Template
     return template
 
 
-def _check_send_at(send_at: datetime | None, now: datetime) -> datetime | None:
+def _check_send_at(send_at: datetime | str | None, now: datetime) -> datetime | None:
     if send_at is None:
         return None
+    if isinstance(send_at, str):
+        send_at = read_instant(send_at, "send_at")
     if send_at.tzinfo is None or send_at.utcoffset() is None:
         raise Invalid(
             "send_at has no time zone: write it with one, e.g. 2026-12-01T09:00:00-05:00.",
@@ -139,11 +142,14 @@ def create(
     template_id: int,
     audience: Audience | Mapping[str, Any],
     actor: str,
-    send_at: datetime | None = None,
+    send_at: datetime | str | None = None,
     channel: Channel = Channel.LEAD,
     now: datetime | None = None,
 ) -> Campaign:
-    """A draft campaign with its preview; Invalid (422) says what to change."""
+    """A draft campaign with its preview; Invalid (422) says what to change.
+
+    ``send_at`` may be ISO 8601 text with its offset (as the API and the command line get it).
+    """
     now = now or utcnow()
     name = _check_name(name)
     template = _check_template(session, org_id, template_id)
