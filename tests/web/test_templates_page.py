@@ -7,6 +7,7 @@ confirmation rules added, refused and switched off."""
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from playwright.sync_api import Browser, Dialog, Locator, Page, expect
@@ -242,6 +243,13 @@ def test_a_rule_is_refused_next_to_its_field_then_added_and_switched_off(
 ) -> None:
     _template(staff.clinic, "Day before", "reminder", "Hi [FName], see you [ApptDate].")
     _template(staff.clinic, "Confirm", "confirmation", "Reply [ConfirmCode] to confirm.")
+    patient = staff.clinic.patient()
+    starts = (datetime.now(UTC) + timedelta(days=5)).replace(microsecond=0)
+    staff.clinic.post(
+        "/appointments",
+        {"patient_id": patient.id, "starts_at": starts.isoformat()},
+        expect=201,
+    )
     _open_templates(page, server, staff)
     form = _rule_form(page)
     expect(_rules(page)).to_contain_text("No rules yet")
@@ -279,6 +287,7 @@ def test_a_rule_is_refused_next_to_its_field_then_added_and_switched_off(
     expect(item).to_contain_text(
         "Reminder · 1 day before · not within 1 hour of the start · Template: Day before"
     )
+    expect(item).to_contain_text("1 planned · 0 queued to send")  # the upcoming appointment
 
     # A confirmation rule offers only confirmation templates.
     form = _rule_form(page)
@@ -300,6 +309,7 @@ def test_a_rule_is_refused_next_to_its_field_then_added_and_switched_off(
     )
     item = _rules(page).get_by_role("listitem").filter(has_text="Day-before reminder")
     expect(item).to_contain_text("Off")
+    expect(item).to_contain_text("0 planned · 0 queued to send · 0 skipped · 1 canceled")
     expect(item.get_by_role("button", name="Turn on Day-before reminder")).to_be_visible()
     saved = {r["name"]: r for r in staff.clinic.get("/rules")}
     assert saved["Day-before reminder"]["enabled"] is False
