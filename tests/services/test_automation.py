@@ -338,6 +338,18 @@ def test_rounds_twice_over_the_same_due_texts_write_one_message_each(clinic: Cli
     assert counted == 6
 
 
+def test_a_round_that_dies_before_its_commit_leaves_its_texts_planned(clinic: Clinic) -> None:
+    rule_id = clinic.rule()
+    appointment = clinic.book()
+    with pytest.raises(RuntimeError), transaction(clinic.factory) as s:
+        assert run_round(s, local(2027, 5, 11, 10, 0)).sent == 1
+        raise RuntimeError("the worker died here")
+    assert clinic.texts(appointment)[rule_id].state == "planned"
+    assert clinic.messages(appointment) == []
+    assert clinic.round(local(2027, 5, 11, 10, 0, 5)).sent == 1  # the next round sends it
+    assert len(clinic.messages(appointment)) == 1
+
+
 def test_turning_a_rule_off_cancels_its_planned_texts_and_on_plans_them_again(
     clinic: Clinic,
 ) -> None:
