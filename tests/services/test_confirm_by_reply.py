@@ -20,6 +20,7 @@ from clinictext.domain.consent import ConsentState
 from clinictext.domain.leads import LeadStage
 from clinictext.providers.base import InboundText
 from clinictext.services import appointments, consent, leads, numbers, orgs, patients
+from clinictext.services.conversation_view import note_for
 from clinictext.services.inbound import receive
 from clinictext.store.db import transaction
 from clinictext.store.models import Appointment, AuditEvent, Location, Message, Patient
@@ -332,3 +333,14 @@ def _stage(setup: Setup, patient_id: int) -> str:
         lead = leads.get_lead(s, setup.org_id, patient_id)
         assert lead is not None
         return lead.stage
+
+
+def test_the_conversation_marks_a_confirmation_reply_in_words(clinic: Setup) -> None:
+    book(clinic, clinic.ana, TOMORROW_10AM)
+    text_in(clinic, "Confirm!")
+    text_in(clinic, "See you then")
+    with clinic.factory() as s:
+        received = s.scalars(
+            select(Message).where(Message.direction == "inbound").order_by(Message.id)
+        ).all()
+        assert [note_for(m) for m in received] == ["Appointment confirmation reply", None]

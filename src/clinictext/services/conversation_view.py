@@ -16,6 +16,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Channel, Check, SendKind
+from clinictext.domain.confirm_reply import read as read_confirmation
 from clinictext.domain.diagnosis import Diagnosis
 from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.leads import LeadStage, is_active
@@ -79,7 +80,13 @@ def note_for(message: Message) -> str | None:
     """Whether a text is a keyword, an automatic reply and so on, in words; None otherwise."""
     if message.direction == "inbound":
         keyword = classify(message.body)
-        return _KEYWORD_NOTES.get(keyword) if keyword is not None else None
+        if keyword is not None:
+            return _KEYWORD_NOTES.get(keyword)
+        return (
+            "Appointment confirmation reply" if read_confirmation(message.body).confirms else None
+        )
+    if message.kind == "automated" and message.rule_id is not None:
+        return "Appointment reminder or confirmation"
     return _OUTBOUND_NOTES.get(message.kind)
 
 
