@@ -16,7 +16,7 @@ from playwright.sync_api import Browser, Page, expect
 from clinictext.store.models import Appointment
 from clinictext.web.pages import appointments_forms as forms
 from clinictext.web.pages import appointments_view as view
-from tests.e2e.harness import Clinic, Server, fresh_phone, wait_until
+from tests.e2e.harness import Clinic, Number, Server, fresh_phone, fresh_sender, wait_until
 from tests.web.browser import WIDE, Staff, assert_accessible, screenshot, sign_in
 
 # Zones where a text may go out now: the send window (08:00-21:00) is open in one of them.
@@ -505,6 +505,56 @@ def test_the_patient_page_lists_upcoming_appointments_with_their_texts(
         "link", name="Book an appointment"
     ).click()
     expect(page.get_by_label("Patient")).to_have_value(f"Noor Haddad (#{patient_id})")
+
+
+def test_another_clinics_appointments_are_not_found_and_every_change_needs_the_form_token(
+    server: Server, page: Page, staff: Staff
+) -> None:
+    other = server.new_clinic("Other Clinic", [Number(fresh_sender(), "clinic")])
+    their_patient = _patient(other, "Kai", "Elsewhere")
+    theirs = _book(other, their_patient, _at(other, _tomorrow(other), 11))
+    mine = _book(
+        staff.clinic,
+        _patient(staff.clinic, "Mia", "Here"),
+        _at(staff.clinic, _tomorrow(staff.clinic), 11),
+    )
+    sign_in(page, server.base, staff.email, staff.password)
+    page.goto(server.base + "/appointments")
+    token = page.locator("form.signout input[name=csrf_token]").get_attribute("value") or ""
+    tomorrow = _tomorrow(staff.clinic).isoformat()
+
+    def post(path: str, **form: str) -> int:
+        return page.request.post(server.base + path, form=form).status
+
+    theirs_path = f"/appointments/{theirs['id']}"
+    assert post(f"{theirs_path}/status", status="canceled", csrf_token=token) == 404
+    assert post(f"{theirs_path}/move", date=tomorrow, time="12:00", csrf_token=token) == 404
+    assert page.request.get(f"{server.base}{theirs_path}/move").status == 404
+    assert page.request.get(f"{server.base}/patients/{their_patient}/appointments").status == 404
+    refused = page.request.post(
+        server.base + "/appointments",
+        form={"patient": f"#{their_patient}", "date": tomorrow, "time": "12", "csrf_token": token},
+    )
+    assert refused.status == 422
+    assert f"No patient has the number #{their_patient}" in refused.text()
+    assert other.get(theirs_path) == {**theirs, "texts": other.get(theirs_path)["texts"]}
+
+    # Without the form's token nothing changes, for this clinic's own appointment either.
+    assert post(f"/appointments/{mine['id']}/status", status="canceled") == 403
+    assert staff.clinic.get(f"/appointments/{mine['id']}")["status"] == "scheduled"
+    # Text no database stores is refused next to its field, and nothing is written.
+    broken = page.request.post(
+        server.base + "/appointments",
+        form={
+            "patient": "Mia Here",
+            "date": tomorrow,
+            "time": "15:00",
+            "provider": "Dr\x00 Lee",
+            "csrf_token": token,
+        },
+    )
+    assert broken.status == 422 and "contains a NUL character; remove it." in broken.text()
+    assert len(staff.clinic.get("/appointments", patient_id=mine["patient_id"])) == 1
 
 
 def test_booking_and_moving_work_without_javascript(

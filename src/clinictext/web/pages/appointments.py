@@ -43,7 +43,8 @@ from clinictext.web.render import ENV, html
 router = APIRouter(include_in_schema=False)
 
 RowId = Annotated[int, Path(ge=1, le=MAX_ID)]
-FormText = Annotated[str, Form(max_length=200)]
+# Long enough that the service refuses an overlong value next to its field.
+FormText = Annotated[str, Form(max_length=2000)]
 DayQuery = Annotated[str, Query(max_length=40)]
 # The service's names of the fields a refusal is about, as the forms name them.
 BOOK_FIELDS = {"patient_id": "patient", "provider": "provider", "provider_name": "provider"}
@@ -246,6 +247,9 @@ def book(
     errors = dict(start) if isinstance(start, dict) else {}
     if isinstance(found, str):
         errors["patient"] = found
+    problem = forms.typing_problem(provider, "provider's name")
+    if problem:
+        errors["provider"] = problem
     if not errors and not isinstance(found, str) and isinstance(start, datetime):
         try:
             booked = appointments.create(

@@ -13,6 +13,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy.orm import Session
 
+from clinictext.api.schemas import BROKEN_TEXT, has_broken_text
 from clinictext.domain.appointments import StartRefused, read_local_start
 from clinictext.services import patients
 from clinictext.services.errors import NotFound
@@ -91,6 +92,15 @@ def start_field(typed_day: str, zone: ZoneInfo, now: datetime) -> str:
     return "time" if isinstance(day, date) and day == today_in(zone, now) else "date"
 
 
+def typing_problem(value: str, what: str) -> str | None:
+    """Text no database can store (a NUL, half of an emoji), said as the API says it."""
+    if "\x00" in value:
+        return f"The {what} contains a NUL character; remove it."
+    if has_broken_text(value):
+        return f"The {what} {BROKEN_TEXT}."
+    return None
+
+
 # --- patients ------------------------------------------------------------------------------
 
 
@@ -113,6 +123,9 @@ def find_patient(session: Session, org_id: int, typed: str) -> Patient | str:
     text = typed.strip()
     if not text:
         return "Type the patient's name or number, e.g. Pat Test or #12."
+    problem = typing_problem(text, "patient's name")
+    if problem:
+        return problem
     number = _NUMBER.match(text)
     if number:
         try:
@@ -135,7 +148,7 @@ def find_patient(session: Session, org_id: int, typed: str) -> Patient | str:
 def patient_options(session: Session, org_id: int, typed: str) -> list[str]:
     """Patients whose name (or external id) matches, as the booking form writes them."""
     text = typed.strip()
-    if len(text) < 2 or _NUMBER.match(text):
+    if len(text) < 2 or _NUMBER.match(text) or typing_problem(text, "name"):
         return []
     rows = patients.list_patients(session, org_id, q=text, unknown_sender=False, limit=10).items
     return [patient_choice(p) for p in rows]
