@@ -206,7 +206,8 @@ def update(
     session.flush()
     if was_enabled and not rule.enabled:
         automation.cancel_rule(session, rule, now, "The rule was turned off.")
-    elif rule.enabled:
+    elif rule.enabled and (not was_enabled or "minutes_before" in changed):
+        # Only the offset moves a text; texts already written keep their template's words.
         automation.plan_rule(session, rule, now)
     audit.record(
         session,
