@@ -14,12 +14,14 @@ from __future__ import annotations
 
 import functools
 import inspect
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
 from typing import Annotated, Any, TypeVar
 
-from fastapi import Depends, HTTPException, Request
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.routing import APIRoute
 from sqlalchemy.orm import Session
+from starlette.routing import BaseRoute
 
 from clinictext.services import orgs
 
@@ -70,7 +72,26 @@ def unit_of_work(endpoint: F) -> F:
                 session.rollback()
             raise
 
+    run.unit_of_work = True  # type: ignore[attr-defined]
     return run  # type: ignore[return-value]
+
+
+def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
+    """Every route of ``routes``, also those of routers included into them."""
+    for route in routes:
+        if isinstance(route, APIRoute):
+            yield route
+        included = getattr(route, "original_router", None)  # FastAPI's include_router
+        if included is not None:
+            yield from api_routes(included.routes)
+
+
+def each_a_unit_of_work(router: APIRouter) -> None:
+    """Wrap every route of ``router`` in ``unit_of_work``, before it is included anywhere
+    (including builds the app's routes from these endpoints)."""
+    for route in api_routes(router.routes):
+        if not getattr(route.endpoint, "unit_of_work", False):
+            route.endpoint = unit_of_work(route.endpoint)
 
 
 @dataclass(frozen=True)

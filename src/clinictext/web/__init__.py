@@ -14,11 +14,10 @@ from html import escape
 
 from fastapi import FastAPI, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
-from fastapi.routing import APIRoute
 from fastapi.staticfiles import StaticFiles
 from starlette.middleware.base import BaseHTTPMiddleware, RequestResponseEndpoint
 
-from clinictext.api.deps import unit_of_work
+from clinictext.api.deps import each_a_unit_of_work
 from clinictext.web import events, signin
 from clinictext.web.access import CsrfRefused, Forbidden, SignInRequired
 from clinictext.web.pages import MODULES
@@ -96,9 +95,7 @@ def install(app: FastAPI) -> None:
     """Mount the static files, the pages and their error answers on ``app``."""
     app.mount("/static", StaticFiles(directory=STATIC), name="static")
     for module in (signin, events, *MODULES):
-        for route in module.router.routes:
-            if isinstance(route, APIRoute):
-                route.endpoint = unit_of_work(route.endpoint)
+        each_a_unit_of_work(module.router)
         app.include_router(module.router)
     app.add_middleware(PageHeaders)
     app.state.page_errors = lambda request, status, message: (

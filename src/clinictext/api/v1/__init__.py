@@ -1,9 +1,8 @@
 """REST API v1: one router per resource, each route one unit of work (``unit_of_work``)."""
 
 from fastapi import APIRouter
-from fastapi.routing import APIRoute
 
-from clinictext.api.deps import unit_of_work
+from clinictext.api.deps import each_a_unit_of_work
 from clinictext.api.v1 import (
     appointments,
     audit,
@@ -34,8 +33,5 @@ for module in (
     rules,
     campaigns,
 ):
-    for route in module.router.routes:
-        if isinstance(route, APIRoute):
-            # include_router builds the final routes from these endpoints.
-            route.endpoint = unit_of_work(route.endpoint)
+    each_a_unit_of_work(module.router)
     router.include_router(module.router)
