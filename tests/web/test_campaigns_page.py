@@ -15,6 +15,7 @@ from zoneinfo import ZoneInfo
 
 from playwright.sync_api import Browser, Page, expect
 
+from clinictext.web.pages import campaigns_view as words
 from tests.e2e.harness import Clinic, Patient, Server, fresh_phone
 from tests.web.browser import WIDE, Staff, assert_accessible, screenshot, sign_in, signed_in_http
 
@@ -246,7 +247,7 @@ def test_a_campaign_built_in_the_wizard_reports_who_got_it_and_why_the_others_di
     page.get_by_role("link", name="All campaigns").click()
     row = page.get_by_role("row").filter(has_text="Flu shots, October")
     expect(row).to_contain_text("Done")
-    expect(row).to_contain_text("4 of 5 sent, 4 delivered, 1 failed; 3 skipped")
+    expect(row).to_contain_text("5 texts: 4 delivered, 1 failed; 3 skipped")
     expect(row.get_by_role("link", name="Flu shots, October")).to_have_attribute(
         "href", f"/campaigns/{campaign_id}"
     )
@@ -489,3 +490,50 @@ def test_the_skipped_patients_and_the_report_come_fifty_at_a_time(
         assert "First page" in page_two.text
     finally:
         http.close()
+
+
+def test_progress_counts_become_numbers_a_full_bar_and_one_line() -> None:
+    counts = {
+        "recipients": 1204,
+        "skipped": 96,
+        "delivered": 1000,
+        "sent": 100,
+        "sending": 4,
+        "queued": 50,
+        "scheduled": 40,
+        "failed": 10,
+        "canceled": 0,
+    }
+    running = words.progress("running", counts)
+    assert [(i.key, i.count) for i in running.items] == [
+        ("delivered", 1000),
+        ("sent", 104),
+        ("queued", 50),
+        ("scheduled", 40),
+        ("failed", 10),
+        ("canceled", 0),
+        ("skipped", 96),
+    ]
+    assert running.segments[0].x == 0
+    pairs = zip(running.segments, running.segments[1:], strict=False)
+    assert all(a.x + a.width == b.x for a, b in pairs)
+    assert running.segments[-1].x + running.segments[-1].width == words.BAR_UNITS
+    assert running.live
+    assert words.progress_line(counts) == (
+        "1,204 texts: 1,000 delivered, 104 sent, 90 waiting, 10 failed; 96 skipped"
+    )
+    ended = {**counts, "sent": 0, "sending": 0, "queued": 0, "scheduled": 0, "canceled": 194}
+    assert not words.progress("canceled", ended).live
+    assert words.progress("canceled", ended).seen != running.seen
+
+
+def test_an_audience_is_said_in_words() -> None:
+    assert words.audience_words({"all": True}) == "All patients"
+    assert (
+        words.audience_words({"lead_stages": ["open", "in_progress"], "language": "es"})
+        == "Patients whose lead is Open or In progress, whose language is Spanish"
+    )
+    assert (
+        words.audience_words({"patient_ids": [1, 2, 3]}, "list.csv")
+        == "3 patients listed from list.csv"
+    )

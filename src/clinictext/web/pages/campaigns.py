@@ -236,18 +236,12 @@ def campaigns_page(
     rows = []
     for d in campaigns.described_all(session, page.items, utcnow()):
         counts = d["counts"]
-        texts, skipped = int(counts.get("recipients", 0)), int(counts.get("skipped", 0))
         if d["status"] == "draft":
+            texts, skipped = int(counts.get("recipients", 0)), int(counts.get("skipped", 0))
             progress = f"Not started: {words.patients(texts)} would receive it"
+            progress += f"; {words.number(skipped)} skipped" if skipped else ""
         else:
-            sent = sum(int(counts.get(s, 0)) for s in ("sent", "delivered"))
-            progress = (
-                f"{words.number(sent)} of {words.number(texts)} sent, "
-                f"{words.number(int(counts.get('delivered', 0)))} delivered, "
-                f"{words.number(int(counts.get('failed', 0)))} failed"
-            )
-        if skipped:
-            progress += f"; {words.number(skipped)} skipped"
+            progress = words.progress_line(counts)
         rows.append(
             {
                 "id": d["id"],
@@ -256,7 +250,7 @@ def campaigns_page(
                 "tone": words.STATUS_TONES.get(d["status"], "tone-muted"),
                 "progress": progress,
                 "created_at": d["created_at"],
-                "send_time": words.send_time(d["send_at"], tz, d["started_at"]),
+                "send_time": words.send_time(d["send_at"], tz, d["started_at"], short=True),
             }
         )
     context = {"active": "campaigns", "rows": rows, "tz": tz, "next_cursor": page.next_cursor}

@@ -173,13 +173,33 @@ def audience_words(audience: Mapping[str, Any], csv_name: str = "") -> str:
     return said[0].upper() + said[1:]
 
 
-def send_time(send_at: datetime | None, tz: str, started_at: datetime | None = None) -> str:
+def send_time(
+    send_at: datetime | None, tz: str, started_at: datetime | None = None, *, short: bool = False
+) -> str:
     """When a campaign goes: its send time in the clinic's zone, or when it is started."""
     if send_at is not None:
         return local_time(send_at, tz, "%b %-d, %Y, %-I:%M %p")
+    if short:
+        return "When started"
     if started_at is not None:
         return "As soon as it was started, within each patient's send window"
     return "As soon as it is started, within each patient's send window"
+
+
+def progress_line(counts: Mapping[str, int]) -> str:
+    """A started campaign's texts in one line: "120 texts: 40 delivered, 79 waiting, 1 failed"."""
+    texts = int(counts.get("recipients", 0))
+    parts = [
+        (int(counts.get("delivered", 0)), "delivered"),
+        (sum(int(counts.get(s, 0)) for s in ("sent", "sending")), "sent"),
+        (sum(int(counts.get(s, 0)) for s in ("scheduled", "queued")), "waiting"),
+        (int(counts.get("failed", 0)), "failed"),
+        (int(counts.get("canceled", 0)), "canceled"),
+    ]
+    said = ", ".join(f"{number(n)} {word}" for n, word in parts if n)
+    line = f"{number(texts)} text{'' if texts == 1 else 's'}" + (f": {said}" if said else "")
+    skipped = int(counts.get("skipped", 0))
+    return line + (f"; {number(skipped)} skipped" if skipped else "")
 
 
 @dataclass(frozen=True)
@@ -238,6 +258,9 @@ def progress(status: str, counts: Mapping[str, int]) -> Progress:
         width = round(item.count * BAR_UNITS / total)
         segments.append(Segment(item.key, x, max(1, min(width, BAR_UNITS - x))))
         x += width
+    if segments:  # rounding never leaves a gap at the end of the bar
+        last = segments[-1]
+        segments[-1] = Segment(last.key, last.x, max(1, BAR_UNITS - last.x))
     texts = int(counts.get("recipients", total - int(counts.get("skipped", 0))))
     by_key = {i.key: i.count for i in items}
     ended = by_key["delivered"] + by_key["failed"] + by_key["canceled"]
