@@ -46,10 +46,10 @@ from clinictext.services.campaign_send import start
 from clinictext.services.campaign_text import check_fields
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid
+from clinictext.services.names import check_name
 from clinictext.store.models import Campaign, Template
 
 CAMPAIGN_PURPOSES = ("campaign", "general")
-MAX_NAME = 200
 # How far ahead a send time may be: further is more likely a typo in the year.
 MAX_AHEAD = timedelta(days=365)
 # A send time a little in the past is "now" (the form was filled in a minute ago).
@@ -60,20 +60,9 @@ GRACE = timedelta(minutes=5)
 
 
 def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise Invalid(
-            "A campaign needs a name staff recognize, e.g. 'Spring whitening offer'.",
-            code="invalid_campaign",
-            field="name",
-        )
-    if len(name) > MAX_NAME:
-        raise Invalid(
-            f"The name is {len(name)} characters: shorten it to {MAX_NAME} or fewer.",
-            code="invalid_campaign",
-            field="name",
-        )
-    return name
+    return check_name(
+        name, what="campaign", example="Spring whitening offer", code="invalid_campaign"
+    )
 
 
 def _check_template(session: Session, org_id: int, template_id: int) -> Template:

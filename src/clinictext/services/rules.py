@@ -19,6 +19,7 @@ from clinictext.services import audit, automation
 from clinictext.services import templates as templates_service
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Invalid, NotFound
+from clinictext.services.names import check_name
 from clinictext.services.orgs import get_org
 from clinictext.store.models import AppointmentText, Rule, Template
 
@@ -30,22 +31,10 @@ EDITABLE = (
     "template_id",
     "enabled",
 )
-MAX_NAME = 200
 
 
 def _check_name(name: str) -> str:
-    cleaned = name.strip()
-    if not cleaned:
-        raise Invalid(
-            "A rule needs a name, e.g. 'Reminder a day before'.", code="invalid_rule", field="name"
-        )
-    if len(cleaned) > MAX_NAME:
-        raise Invalid(
-            f"A rule's name is at most {MAX_NAME} characters; shorten it.",
-            code="invalid_rule",
-            field="name",
-        )
-    return cleaned
+    return check_name(name, what="rule", example="Reminder a day before", code="invalid_rule")
 
 
 def _check_offsets(purpose: str, minutes_before: int, margin: int) -> None:

@@ -21,6 +21,7 @@ from clinictext.domain import templates as domain
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid, NotFound
+from clinictext.services.names import check_name
 from clinictext.services.orgs import get_org
 from clinictext.services.templates_text import (
     check_purpose,
@@ -41,10 +42,10 @@ from clinictext.store.models import (
 )
 
 EDITABLE = ("name", "purpose", "body", "language", "variants")
-MAX_NAME = 200
 # Campaign states in which a campaign will still send (or may be started): its template stays.
 ACTIVE_CAMPAIGN_STATES = ("draft", "scheduled", "running", "paused")
 # A language tag as patients' records and templates write it: "en", "es", "es-MX", "zh-Hant".
+MAX_LANGUAGE = 12  # the column's length: "es-419", "zh-Hant-TW" fit
 _LANGUAGE = re.compile(r"[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*")
 
 
@@ -70,7 +71,7 @@ def _check_body(body: str, purpose: str, field: str) -> list[str]:
 
 def _check_language(language: str, field: str) -> str:
     language = language.strip()
-    if not _LANGUAGE.fullmatch(language):
+    if len(language) > MAX_LANGUAGE or not _LANGUAGE.fullmatch(language):
         raise Invalid(
             f"'{language[:20]}' is not a language: write it as a code such as en, es or es-MX.",
             code="invalid_template",
@@ -80,20 +81,9 @@ def _check_language(language: str, field: str) -> str:
 
 
 def _check_name(name: str) -> str:
-    name = name.strip()
-    if not name:
-        raise Invalid(
-            "A template needs a name that staff recognize, e.g. 'Reminder, day before'.",
-            code="invalid_template",
-            field="name",
-        )
-    if len(name) > MAX_NAME:
-        raise Invalid(
-            f"The name is {len(name)} characters: shorten it to {MAX_NAME} or fewer.",
-            code="invalid_template",
-            field="name",
-        )
-    return name
+    return check_name(
+        name, what="template", example="Reminder, day before", code="invalid_template"
+    )
 
 
 def _check_variants(
