@@ -39,10 +39,8 @@ from clinictext.web.pages.campaigns_preview import preview
 from clinictext.web.render import html
 
 router = APIRouter(include_in_schema=False)
-# The wizard's routes are this module's own (not an included router): the app wraps each
-# route of a page module in its transaction, and sees only the routes listed here. Listed
-# first, so /campaigns/new is not read as /campaigns/{campaign_id}.
-router.routes.extend(campaigns_wizard.router.routes)
+# The wizard first, so /campaigns/new is not read as /campaigns/{campaign_id}.
+router.include_router(campaigns_wizard.router)
 
 CampaignId = Annotated[int, Path(ge=1, le=MAX_ID)]
 Cursor = Annotated[str, Query(max_length=20)]
