@@ -59,8 +59,15 @@ def _patient(
     return Patient(int(data["id"]), data["phone"])
 
 
-def _template(clinic: Clinic, name: str = "Flu shots", body: str = TEMPLATE_BODY) -> int:
-    data = {"name": name, "purpose": "campaign", "body": body}
+def _template(
+    clinic: Clinic,
+    name: str = "Flu shots",
+    body: str = TEMPLATE_BODY,
+    variants: dict[str, str] | None = None,
+) -> int:
+    data: dict[str, Any] = {"name": name, "purpose": "campaign", "body": body}
+    if variants:
+        data["variants"] = variants
     return int(clinic.post("/templates", data, expect=201).json()["id"])
 
 
@@ -120,7 +127,12 @@ def test_a_campaign_built_in_the_wizard_reports_who_got_it_and_why_the_others_di
     clinic = staff.clinic
     people = _audience_of_eight(clinic)
     _template(clinic)
-    _template(clinic, "Office news", "Our office has new hours. Reply STOP to opt out.")
+    _template(
+        clinic,
+        "Office news",
+        "Our office has new hours. Reply STOP to opt out.",
+        {"es": "Nuevo horario en la oficina. Responda STOP para cancelar."},
+    )
 
     _open_wizard(page, server, staff)
     steps = page.get_by_role("navigation", name="Steps of the new campaign")
@@ -143,6 +155,8 @@ def test_a_campaign_built_in_the_wizard_reports_who_got_it_and_why_the_others_di
     )
     expect(news).to_contain_text("will be added at the start")
     expect(news).not_to_contain_text("will be added at the end")
+    expect(news).to_contain_text("Also written in Spanish")
+    expect(flu).not_to_contain_text("Also written in")
     screenshot(page, "campaign-wizard-template")
     assert_accessible(page)
 

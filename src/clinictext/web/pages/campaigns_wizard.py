@@ -172,6 +172,9 @@ def _template_choices(session: Session, org_id: int) -> list[dict[str, Any]]:
                 "encoding": info["encoding"],
                 "segments_max": info["segments_max"],
                 "notes": notes,
+                "variants": ", ".join(
+                    words.LANGUAGE_WORDS.get(lang, lang) for lang in sorted(t.variants or {})
+                ),
             }
         )
     return choices
