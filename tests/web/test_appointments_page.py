@@ -472,6 +472,33 @@ def test_staff_confirm_an_appointment_from_the_list(
     assert data["status"] == "confirmed" and data["confirmed_via"] == "staff"
 
 
+def test_an_appointment_that_has_started_is_marked_a_no_show_or_completed(
+    server: Server, page: Page, staff: Staff
+) -> None:
+    clinic = staff.clinic
+    patient_id = _patient(clinic, "Omar", "Late")
+    start = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=3)
+    booked = _book(clinic, patient_id, start.isoformat())
+    day = start.astimezone(_clinic_zone(clinic)).date()
+    wait_until(lambda: datetime.now(UTC) > start, 10, "the appointment to start")
+    # (Before its start it offers no such buttons: test_an_appointment_offers_only_the_actions.)
+    _open_day(page, server, staff, day)
+    item = _item(page, "Omar Late")
+    expect(item.get_by_role("link", name="Move")).to_have_count(0)
+    item.get_by_role("button", name="No-show").click()
+    expect(page.get_by_role("status")).to_contain_text(
+        "Omar Late's appointment on "
+        f"{view.when_words(start, _clinic_zone(clinic))} is marked as a no-show."
+    )
+    expect(item).to_contain_text("No-show")
+    assert clinic.get(f"/appointments/{booked['id']}")["status"] == "no_show"
+    # A slip is corrected: it was completed after all.
+    item.get_by_role("button", name="Mark completed").click()
+    expect(item).to_contain_text("Completed")
+    expect(item.get_by_role("button", name="Mark completed")).to_have_count(0)
+    assert clinic.get(f"/appointments/{booked['id']}")["status"] == "completed"
+
+
 def test_the_patient_page_lists_upcoming_appointments_with_their_texts(
     server: Server, page: Page, staff: Staff
 ) -> None:
