@@ -29,13 +29,12 @@ from clinictext.domain.appointments import AppointmentStatus, StartRefused, read
 from clinictext.domain.phones import display
 from clinictext.services import appointments, importing
 from clinictext.services.clock import utcnow
-from clinictext.services.errors import Invalid, ServiceError
+from clinictext.services.errors import Invalid
 from clinictext.services.importing import (
     MAX_FIELD,
     BadFile,
     CsvRow,
     ImportReport,
-    Rejected,
 )
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import get_patient, read_phone
@@ -262,28 +261,13 @@ def import_appointments(
     now = now or utcnow()
     org = get_org(session, org_id)
     lookups = _Lookups(session, org)
-    report = ImportReport()
     rows = list(rows)
     repeats = _repeats(rows)
-    for record in rows:
-        if progress:
-            progress(1)
-        report.rows += 1
-        if record.line in repeats:
-            report.rejected.append(Rejected(record.line, repeats[record.line]))
-            continue
-        savepoint = session.begin_nested()
-        try:
-            booked = _import_row(session, lookups, record, actor, now)
-        except ServiceError as err:
-            savepoint.rollback()
-            report.rejected.append(Rejected(record.line, err.message))
-            continue
-        savepoint.commit()
-        if booked:
-            report.created += 1
-        else:
-            report.updated += 1
-    imported_any = report.created + report.updated > 0
-    report.committed = not report.rejected or (skip_invalid and imported_any)
-    return report
+    return importing.import_rows(
+        session,
+        rows,
+        lambda record: _import_row(session, lookups, record, actor, now),
+        lambda record: repeats.get(record.line),
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )

@@ -258,20 +258,42 @@ def import_patients(
     and the caller must roll back, when a row was rejected and either ``skip_invalid`` is
     false or no row at all could be imported.
     """
-    report = ImportReport()
     rows = list(rows)
     first_seen = _first_lines_by_external_id(rows)
+    return import_rows(
+        session,
+        rows,
+        lambda record: _import_row(session, org_id, record, actor),
+        lambda record: _duplicate_of(record, first_seen),
+        skip_invalid=skip_invalid,
+        progress=progress,
+    )
+
+
+def import_rows(
+    session: Session,
+    rows: list[CsvRow],
+    import_one: Callable[[CsvRow], bool],
+    refused: Callable[[CsvRow], str | None],
+    *,
+    skip_invalid: bool,
+    progress: Callable[[int], None] | None,
+) -> ImportReport:
+    """The all-or-nothing loop of every import: ``refused`` says why a row is bad before it
+    is tried (a repeated id); ``import_one`` imports it (True: created, False: updated) or
+    raises ``ServiceError``. Each row runs in a savepoint, so a bad row leaves no trace."""
+    report = ImportReport()
     for record in rows:
         if progress:
             progress(1)
         report.rows += 1
-        duplicate_of = _duplicate_of(record, first_seen)
-        if duplicate_of is not None:
-            report.rejected.append(Rejected(record.line, duplicate_of))
+        reason = refused(record)
+        if reason is not None:
+            report.rejected.append(Rejected(record.line, reason))
             continue
         savepoint = session.begin_nested()
         try:
-            created = _import_row(session, org_id, record, actor)
+            created = import_one(record)
         except ServiceError as err:
             savepoint.rollback()
             report.rejected.append(Rejected(record.line, err.message))
