@@ -164,14 +164,14 @@ def described_many(session: Session, appointments: Sequence[Appointment]) -> lis
 
 def _texts(session: Session, appointment_ids: list[int]) -> dict[int, list[dict[str, Any]]]:
     rows = session.execute(
-        select(AppointmentText, Rule.name, Rule.purpose, Message.status)
+        select(AppointmentText, Rule.name, Rule.purpose, Message.status, Message.handed_at)
         .join(Rule, Rule.id == AppointmentText.rule_id)
         .outerjoin(Message, Message.id == AppointmentText.message_id)
         .where(AppointmentText.appointment_id.in_(appointment_ids))
         .order_by(AppointmentText.due_at, AppointmentText.id)
     )
     out: dict[int, list[dict[str, Any]]] = {}
-    for text, rule_name, purpose, message_status in rows:
+    for text, rule_name, purpose, message_status, handed_at in rows:
         out.setdefault(text.appointment_id, []).append(
             {
                 "rule_id": text.rule_id,
@@ -182,6 +182,8 @@ def _texts(session: Session, appointment_ids: list[int]) -> dict[int, list[dict[
                 "reason": text.reason,
                 "message_id": text.message_id,
                 "message_status": message_status,
+                # When it was handed to the provider: the time it was sent.
+                "sent_at": handed_at,
             }
         )
     return out

@@ -63,6 +63,9 @@ class AppointmentTextOut(BaseModel):
     reason: str | None
     message_id: int | None
     message_status: str | None
+    sent_at: datetime | None = Field(
+        default=None, description="When its text was handed to the provider."
+    )
 
 
 class AppointmentOut(BaseModel):
