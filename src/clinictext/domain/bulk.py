@@ -108,12 +108,50 @@ class ChecklistMemo:
         return evaluate(self.facts(p))
 
 
-def _number_key(phone: str | None) -> str | None:
-    """What decides a number's state and time zones: the first seven digits of a North
-    American number (+1, area code, exchange), else the whole number."""
-    if phone is not None and len(phone) == 12 and phone.startswith("+1") and phone[1:].isdigit():
-        return phone[:8]
-    return phone
+def _nanp(phone: str | None) -> bool:
+    return (
+        phone is not None
+        and len(phone) == 12
+        and phone.startswith("+1")
+        and phone[1:].isdigit()
+        and phone[2] not in "01"
+    )
+
+
+# Where numbers are: (number key, explicit zone, organization's zone) -> (state, zones). The
+# answer comes from libphonenumber's fixed metadata, so one table serves every campaign of
+# the process; it is emptied when it grows past its bound.
+_WHERE: dict[tuple[str | None, str | None, str], tuple[str | None, tuple[str, ...]]] = {}
+_WHERE_MAX = 200_000
+# The state whose calling-hours law applies, by the area code of a North American number.
+_STATE_BY_AREA: dict[str, str | None] = {}
+
+
+def _state(phone: str) -> str | None:
+    """``state_for``: for a North American number it reads only the area code."""
+    if not _nanp(phone):
+        return state_for(phone)
+    area = phone[:5]
+    if area not in _STATE_BY_AREA:
+        _STATE_BY_AREA[area] = state_for(phone)
+    return _STATE_BY_AREA[area]
+
+
+def where_is(
+    phone: str | None, timezone: str | None, org_tz: str
+) -> tuple[str | None, tuple[str, ...]]:
+    """The state and time zones ``place`` finds for this patient (``state_for`` and
+    ``patient_zones``), looked up once per area code and exchange of a North American
+    number (libphonenumber decides them by those first seven digits), else per number."""
+    number = phone[:8] if phone is not None and _nanp(phone) else phone
+    key = (number, timezone, org_tz)
+    found = _WHERE.get(key)
+    if found is None:
+        if len(_WHERE) >= _WHERE_MAX:
+            _WHERE.clear()
+        state = _state(phone) if phone else None
+        found = _WHERE[key] = (state, patient_zones(phone, timezone, org_tz))
+    return found
 
 
 class WindowMemo:
@@ -123,19 +161,13 @@ class WindowMemo:
         self.at = at
         self.window = window
         self.org_tz = org_tz
-        self._zones: dict[tuple[str | None, str | None], tuple[str | None, tuple[str, ...]]] = {}
         self._placements: dict[
             tuple[str | None, tuple[str, ...]], Placement | NoSendWindowError
         ] = {}
 
     def place(self, phone: str | None, timezone: str | None) -> Placement:
         """Where this patient's text lands; ``NoSendWindowError`` when it never can."""
-        key = (_number_key(phone), timezone)
-        where = self._zones.get(key)
-        if where is None:
-            state = state_for(phone) if phone else None
-            where = (state, patient_zones(phone, timezone, self.org_tz))
-            self._zones[key] = where
+        where = where_is(phone, timezone, self.org_tz)
         found = self._placements.get(where)
         if found is None:
             try:

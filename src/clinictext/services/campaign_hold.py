@@ -156,17 +156,16 @@ def resume(
     org = get_org(session, org_id)
     at = max(now, campaign.send_at) if campaign.send_at is not None else now
     window = WindowMemo(at, send_window(org), org.timezone)
+    held_now = (
+        Message.campaign_id == campaign.id,
+        Message.organization_id == org_id,
+        Message.status.in_(_DUE),
+    )
     rows = session.execute(
         select(Message.id, CampaignRecipient.planned_at, Patient.phone, Patient.timezone)
         .join(CampaignRecipient, CampaignRecipient.message_id == Message.id)
         .join(Patient, Patient.id == Message.patient_id)
-        .where(
-            Message.campaign_id == campaign.id,
-            Message.organization_id == org_id,
-            CampaignRecipient.campaign_id == campaign.id,
-            Message.status.in_(_DUE),
-            Message.due_at.is_(None),
-        )
+        .where(*held_now, CampaignRecipient.campaign_id == campaign.id, Message.due_at.is_(None))
     ).all()
     groups: dict[datetime, list[int]] = defaultdict(list)
     never: list[tuple[int, str]] = []
@@ -178,7 +177,19 @@ def resume(
             groups[window.place(phone, tz).send_at].append(mid)
         except NoSendWindowError as err:
             never.append((mid, str(err)))
-    for due, ids in groups.items():
+    for mid, why in never:
+        _cancel_ids(session, campaign, [mid], now, f"canceled: {why}")
+    # The largest group last, by what is left held: no list of its ids to send.
+    ordered = sorted(groups.items(), key=lambda item: len(item[1]))
+    for n, (due, ids) in enumerate(ordered):
+        if n == len(ordered) - 1:
+            session.execute(
+                update(Message)
+                .where(*held_now, Message.due_at.is_(None))
+                .values(due_at=due, updated_at=now)
+                .execution_options(synchronize_session=False)
+            )
+            break
         for start in range(0, len(ids), CHUNK):
             session.execute(
                 update(Message)
@@ -186,8 +197,6 @@ def resume(
                 .values(due_at=due, updated_at=now)
                 .execution_options(synchronize_session=False)
             )
-    for mid, why in never:
-        _cancel_ids(session, campaign, [mid], now, f"canceled: {why}")
     session.execute(
         update(CampaignRecipient)
         .where(

@@ -99,9 +99,10 @@ Shape = tuple[tuple[str, str, str | None], ...]
 
 
 def _consents(
-    session: Session, org_id: int, phones: Select[Any], dated: bool
+    session: Session, org_id: int, phones: Select[Any] | None, dated: bool
 ) -> dict[str, Consent]:
-    """The current consent of every phone ``phones`` selects, from one read of the ledger.
+    """The current consent of every phone ``phones`` selects (None: every phone of the
+    organization's ledger), from one read of the ledger.
 
     Undated (``dated`` false) the consents carry no ``since``: whether a check passes never
     depends on it, only the sentence that names the date does. Then the ledger is read
@@ -111,11 +112,10 @@ def _consents(
     columns = [CE.phone, CE.action, CE.source, CE.level]
     if dated:
         columns.append(CE.at)
-    rows = session.execute(
-        select(*columns)
-        .where(CE.organization_id == org_id, CE.phone.in_(phones))
-        .order_by(CE.phone, CE.id)
-    ).all()
+    query = select(*columns).where(CE.organization_id == org_id)
+    if phones is not None:
+        query = query.where(CE.phone.in_(phones))
+    rows = session.execute(query.order_by(CE.phone, CE.id)).all()
     if dated:
         ledgers: dict[str, list[ConsentEvent]] = {}
         for phone, action, source, level, at in rows:
@@ -157,6 +157,9 @@ def load_patients(
 ) -> list[PatientFacts]:
     """The patients ``where`` selects (by id), with their consent and lead: three queries.
 
+    ``where`` starts with the organization's condition; with nothing else, the audience is
+    every patient of the organization.
+
     ``dated`` consents carry the date they took effect (for the checks' sentences).
     """
     query = select(*PATIENT_COLUMNS).where(*where).order_by(P.id)
@@ -167,17 +170,18 @@ def load_patients(
         return []
     if limit is not None:  # a page: its own ids, not the whole condition again
         where = [P.organization_id == org_id, P.id.in_([r[0] for r in rows])]
+    # Every patient of the organization: its whole lead table and ledger, without asking
+    # the database to match them to the patients (they are matched here, by id and phone).
+    everyone = len(where) == 1
+    lead_query = select(L.patient_id, L.stage, L.substatus).where(L.organization_id == org_id)
+    if not everyone:
+        lead_query = lead_query.where(L.patient_id.in_(select(P.id).where(*where)))
     leads = {
         pid: (LeadStage(stage), substatus)
-        for pid, stage, substatus in session.execute(
-            select(L.patient_id, L.stage, L.substatus).where(
-                L.organization_id == org_id, L.patient_id.in_(select(P.id).where(*where))
-            )
-        ).all()
+        for pid, stage, substatus in session.execute(lead_query).all()
     }
-    consents = _consents(
-        session, org_id, select(P.phone).where(*where, P.phone.is_not(None)), dated
-    )
+    phones = None if everyone else select(P.phone).where(*where, P.phone.is_not(None))
+    consents = _consents(session, org_id, phones, dated)
     statuses = {s.value: s for s in PhoneStatus}
     none = (None, None)
     return [

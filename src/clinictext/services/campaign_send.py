@@ -15,12 +15,12 @@ from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Table
+from sqlalchemy import Table, text
 from sqlalchemy.orm import Session
 
 from clinictext.domain import campaigns as rules
 from clinictext.domain.bulk import SegmentMemo
-from clinictext.domain.statuses import DUE, Status
+from clinictext.domain.statuses import Status
 from clinictext.services import audit
 from clinictext.services.campaign_audience import Evaluation, Recipient, evaluate
 from clinictext.services.campaign_bulk import allocate_ids, insert_rows
@@ -44,7 +44,6 @@ from clinictext.store.models import (
 
 KIND = "campaign"
 CHUNK = 5_000  # ids a statement (under both databases' bound-parameter limits)
-_DUE = [s.value for s in DUE]
 MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 EVENTS: Table = MessageEvent.__table__  # type: ignore[assignment]
 COMMLOGS: Table = Commlog.__table__  # type: ignore[assignment]
@@ -116,19 +115,27 @@ RECIPIENT_COLUMNS = (
 )
 
 
+def _derived(session: Session, table: Table, columns: str, select_sql: str, cid: int) -> None:
+    """INSERT rows the database derives from the campaign's texts, in one statement."""
+    session.execute(
+        text(f"INSERT INTO {table.name} ({columns}) {select_sql}"), {"campaign_id": cid}
+    )
+
+
 def write_texts(
     session: Session, campaign: Campaign, evaluation: Evaluation, actor: str, now: datetime
-) -> list[int]:
-    """Insert every recipient's text, first status event and commlog; the message ids.
+) -> None:
+    """Insert every recipient's text, its first status event and its commlog.
 
     The rows are those ``services.sending.send`` writes for a campaign text (kind
     ``campaign``, the bulk lane, ``scheduled`` when held, with the hold's reason as the
-    first event's detail), with the campaign's id.
+    first event's detail), with the campaign's id. The texts go from here; the events of
+    texts that go now (no detail) and the commlogs are copied from them by the database.
     """
     org, sender = evaluation.org, evaluation.sender
     recipients = evaluation.recipients
     if not recipients:
-        return []
+        return
     assert sender is not None  # the sender_number check passed for every recipient
     ids = allocate_ids(session, MESSAGES, len(recipients))
     segments = SegmentMemo()
@@ -138,21 +145,23 @@ def write_texts(
     scheduled, queued = Status.SCHEDULED.value, Status.QUEUED.value
     reasons: dict[int, str | None] = {}  # placements are shared: one sentence each
     messages: list[tuple[Any, ...]] = []
-    events: list[tuple[Any, ...]] = []
-    commlogs: list[tuple[Any, ...]] = []
+    held: list[tuple[Any, ...]] = []
     for mid, r in zip(ids, recipients, strict=True):
         info = segments.count(r.body)
         due = r.placement.send_at
-        status = scheduled if due > now else queued
         key = id(r.placement)
         if key not in reasons:
             reasons[key] = _hold_reason(r, now, evaluation.at, zone)
-        pid = r.patient.id
+        if due > now:
+            status = scheduled
+            held.append((org_id, mid, status, reasons[key], now))
+        else:
+            status = queued
         messages.append(
             (
                 mid,
                 org_id,
-                pid,
+                r.patient.id,
                 campaign_id,
                 sender_id,
                 "outbound",
@@ -173,23 +182,38 @@ def write_texts(
                 now,
             )
         )
-        events.append((org_id, mid, status, reasons[key], now))
-        commlogs.append((org_id, pid, mid, "outbound", KIND, now))
     insert_rows(session, MESSAGES, MESSAGE_COLUMNS, messages)
-    insert_rows(session, EVENTS, EVENT_COLUMNS, events)
-    insert_rows(session, COMMLOGS, COMMLOG_COLUMNS, commlogs)
-    return ids
+    insert_rows(session, EVENTS, EVENT_COLUMNS, held)
+    _derived(
+        session,
+        EVENTS,
+        ", ".join(EVENT_COLUMNS),
+        "SELECT organization_id, id, status, NULL, created_at FROM messages "
+        f"WHERE campaign_id = :campaign_id AND status = '{queued}'",
+        campaign_id,
+    )
+    _derived(
+        session,
+        COMMLOGS,
+        ", ".join(COMMLOG_COLUMNS),
+        "SELECT organization_id, patient_id, id, direction, kind, created_at FROM messages "
+        "WHERE campaign_id = :campaign_id",
+        campaign_id,
+    )
 
 
-def _write_recipients(
-    session: Session, campaign: Campaign, evaluation: Evaluation, ids: list[int]
-) -> None:
+def _write_recipients(session: Session, campaign: Campaign, evaluation: Evaluation) -> None:
+    """One row a patient of the audience: the text written for them, or why they were skipped."""
+    _derived(
+        session,
+        RECIPIENTS,
+        "organization_id, campaign_id, patient_id, message_id",
+        "SELECT organization_id, campaign_id, patient_id, id FROM messages "
+        "WHERE campaign_id = :campaign_id",
+        campaign.id,
+    )
     org_id, campaign_id = campaign.organization_id, campaign.id
-    rows: list[tuple[Any, ...]] = [
-        (org_id, campaign_id, r.patient.id, None, None, mid)
-        for r, mid in zip(evaluation.recipients, ids, strict=True)
-    ]
-    rows += [
+    rows = [
         (org_id, campaign_id, s.patient.id, s.reasons[0], list(s.reasons), None)
         for s in evaluation.skipped
     ]
@@ -225,8 +249,8 @@ def start(
     preview = evaluation.preview
     if not evaluation.recipients:
         raise _nobody(preview)
-    ids = write_texts(session, campaign, evaluation, actor, now)
-    _write_recipients(session, campaign, evaluation, ids)
+    write_texts(session, campaign, evaluation, actor, now)
+    _write_recipients(session, campaign, evaluation)
     campaign.status = rules.started_status(campaign.send_at, now).value
     campaign.preview = preview.as_json()
     campaign.started_at = now
