@@ -136,7 +136,9 @@ def seed(factory: sessionmaker[Session], count: int, seed_value: int = 7) -> dic
     with transaction(factory) as s:
         s.execute(insert(Patient), patients)
         rows = s.execute(
-            select(Patient.id, Patient.phone).where(Patient.organization_id == org_id)
+            select(Patient.id, Patient.phone)
+            .where(Patient.organization_id == org_id)
+            .order_by(Patient.id)
         ).all()
         consents: list[dict[str, Any]] = []
         leads: list[dict[str, Any]] = []
