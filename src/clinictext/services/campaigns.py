@@ -1,10 +1,11 @@
 """Campaigns: create one with its preview, read them, and what each is doing now.
 
 A campaign is created as a draft with a preview (who of its audience would get the text and
-why the others would not, ``services.campaign_audience``); starting, pausing, resuming and
-canceling are ``services.campaign_send``; its progress counts and per-recipient report are
-``services.campaign_report``. The names the API, the command line and the web pages call
-are re-exported at the end of this module.
+why the others would not, ``services.campaign_audience``); starting is
+``services.campaign_send``, pausing, resuming and canceling ``services.campaign_hold``; its
+progress counts and per-recipient report are ``services.campaign_report``, an audience from
+a CSV file ``services.campaign_csv``. The API, the command line and the web pages call them
+all through this module (``__all__``).
 """
 
 from __future__ import annotations
