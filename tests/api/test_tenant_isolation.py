@@ -7,7 +7,7 @@ and A's data is byte-for-byte the same afterwards.
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from clinictext.services import connector
@@ -15,13 +15,44 @@ from clinictext.store.db import transaction
 from tests.api.helpers import textable_patient
 from tests.conftest import Org
 
+# An appointment start a month from now.
+FUTURE = (datetime.now(UTC) + timedelta(days=30)).replace(microsecond=0).isoformat()
+
+
+def _created(a: Org, path: str, body: dict[str, Any]) -> int:
+    answer = a.post(path, body)
+    assert answer.status_code == 201, answer.text
+    return int(answer.json()["id"])
+
 
 def _seed_a(a: Org) -> dict[str, int]:
     pid = textable_patient(a, "(415) 555-0199")
     msg = a.post("/messages", {"patient_id": pid, "channel": "clinic", "body": "A's text"}).json()
     commlog = a.get("/commlogs", params={"patient_id": pid}).json()[0]
     number = a.get("/numbers").json()[0]
-    return {"pid": pid, "mid": msg["id"], "cid": commlog["id"], "nid": number["id"]}
+    reminder = {"name": "A's reminder", "purpose": "reminder", "body": "See you [ApptDate]."}
+    tid = _created(a, "/templates", reminder)
+    offer = {"name": "A's offer", "purpose": "campaign", "body": "A's news. Reply STOP to opt out."}
+    campaign_template = _created(a, "/templates", offer)
+    aid = _created(a, "/appointments", {"patient_id": pid, "starts_at": FUTURE})
+    rule = {"name": "A's rule", "purpose": "reminder", "minutes_before": 60, "template_id": tid}
+    rid = _created(a, "/rules", rule)
+    campaign = {
+        "name": "A's campaign",
+        "template_id": campaign_template,
+        "audience": {"patient_ids": [pid]},
+    }
+    kid = _created(a, "/campaigns", campaign)
+    return {
+        "pid": pid,
+        "mid": msg["id"],
+        "cid": commlog["id"],
+        "nid": number["id"],
+        "tid": tid,
+        "aid": aid,
+        "rid": rid,
+        "kid": kid,
+    }
 
 
 def _snapshot(a: Org, ids: dict[str, int]) -> dict[str, Any]:
@@ -41,6 +72,15 @@ def _snapshot(a: Org, ids: dict[str, int]) -> dict[str, Any]:
             "/commlogs",
             "/connector",
             f"/numbers/{ids['nid']}",
+            "/templates",
+            f"/templates/{ids['tid']}",
+            "/appointments",
+            f"/appointments/{ids['aid']}",
+            "/rules",
+            f"/rules/{ids['rid']}",
+            "/campaigns",
+            f"/campaigns/{ids['kid']}",
+            f"/campaigns/{ids['kid']}/recipients",
         ]
     }
 
@@ -93,10 +133,65 @@ PROBES: list[tuple[str, str, Any, str]] = [
         {"body": "Ready Clinic: hi. Reply STOP to opt out.", "kind": "campaign"},
         "own_lint",
     ),
+    ("GET", "/templates", None, "none_of_a"),
+    ("POST", "/templates", {"name": "B's", "purpose": "general", "body": "Hi [FName]"}, "201"),
+    ("POST", "/templates/preview", {"body": "Hi [FName]", "purpose": "general"}, "200"),
+    ("GET", "/templates/{tid}", None, "404"),
+    ("PATCH", "/templates/{tid}", {"name": "Hijacked"}, "404"),
+    ("DELETE", "/templates/{tid}", None, "404"),
+    ("GET", "/appointments", None, "none_of_a"),
+    ("POST", "/appointments", {"patient_id": "{pid}", "starts_at": FUTURE}, "404"),
+    ("GET", "/appointments/{aid}", None, "404"),
+    ("PATCH", "/appointments/{aid}", {"status": "canceled"}, "404"),
+    ("GET", "/rules", None, "none_of_a"),
+    (
+        "POST",
+        "/rules",
+        {"name": "B", "purpose": "reminder", "minutes_before": 60, "template_id": "{tid}"},
+        "404",
+    ),
+    ("GET", "/rules/{rid}", None, "404"),
+    ("PATCH", "/rules/{rid}", {"enabled": False}, "404"),
+    ("DELETE", "/rules/{rid}", None, "404"),
+    ("GET", "/campaigns", None, "none_of_a"),
+    (
+        "POST",
+        "/campaigns",
+        {"name": "B", "template_id": "{tid}", "audience": {"all": True}},
+        "404",
+    ),
+    ("POST", "/campaigns/audience-csv", {"csv": "patient_id\n{pid}\n"}, "no_patients"),
+    ("GET", "/campaigns/{kid}", None, "404"),
+    ("POST", "/campaigns/{kid}/start", None, "404"),
+    ("POST", "/campaigns/{kid}/pause", None, "404"),
+    ("POST", "/campaigns/{kid}/resume", None, "404"),
+    ("POST", "/campaigns/{kid}/cancel", None, "404"),
+    ("GET", "/campaigns/{kid}/preview", None, "404"),
+    ("POST", "/campaigns/{kid}/preview", None, "404"),
+    ("GET", "/campaigns/{kid}/recipients", None, "404"),
+    ("GET", "/campaigns/{kid}/recipients.csv", None, "404"),
 ]
 
 # Which id of A's each list would show if it leaked.
-LIST_ID = {"/numbers": "nid", "/patients": "pid", "/messages": "mid", "/commlogs": "cid"}
+LIST_ID = {
+    "/numbers": "nid",
+    "/patients": "pid",
+    "/messages": "mid",
+    "/commlogs": "cid",
+    "/templates": "tid",
+    "/appointments": "aid",
+    "/rules": "rid",
+    "/campaigns": "kid",
+}
+
+
+def _filled(value: Any, ids: dict[str, int]) -> Any:
+    """A probe's body value with A's ids put in: "{tid}" is A's template id, and so on."""
+    if isinstance(value, str) and value.startswith("{") and value.endswith("}"):
+        return ids[value[1:-1]]
+    if isinstance(value, str) and "{pid}" in value:
+        return value.replace("{pid}", str(ids["pid"]))
+    return value
 
 
 def _route_key(method: str, path: str) -> tuple[str, str]:
@@ -110,7 +205,11 @@ def test_every_api_route_is_probed(client: Any) -> None:
             p.replace("{pid}", "{patient_id}")
             .replace("{mid}", "{message_id}")
             .replace("{cid}", "{commlog_id}")
-            .replace("{nid}", "{number_id}"),
+            .replace("{nid}", "{number_id}")
+            .replace("{tid}", "{template_id}")
+            .replace("{aid}", "{appointment_id}")
+            .replace("{rid}", "{rule_id}")
+            .replace("{kid}", "{campaign_id}"),
         )
         for m, p, _, _ in PROBES
     }
@@ -142,11 +241,15 @@ def test_another_organizations_key_cannot_reach_its_rows(
         ("commlog", ids["cid"]),
         ("sender_number", ids["nid"]),
         ("organization", a.id),
+        ("template", ids["tid"]),
+        ("appointment", ids["aid"]),
+        ("rule", ids["rid"]),
+        ("campaign", ids["kid"]),
     }
     for method, template, body, expect in PROBES:
         path = template.format(**ids)
         if isinstance(body, dict):
-            body = {k: (ids["pid"] if v == "{pid}" else v) for k, v in body.items()}
+            body = {k: _filled(v, ids) for k, v in body.items()}
         r = b.client.request(method, "/api/v1" + path, json=body, headers=b.headers)
         where = f"{method} {path}"
         if expect.isdigit():
@@ -168,6 +271,9 @@ def test_another_organizations_key_cannot_reach_its_rows(
         elif expect == "own_lint":
             assert r.status_code == 200, where
             assert [f["code"] for f in r.json()["findings"]] == ["missing_org_name"], where
+        elif expect == "no_patients":
+            assert r.status_code in (200, 422), where
+            assert ids["pid"] not in r.json().get("patient_ids", []), where
         elif expect == "none_of_a":
             assert r.status_code == 200, where
             leaked_id = ids[LIST_ID[path.split("?")[0]]]
