@@ -147,3 +147,14 @@ def test_canceled_says_so() -> None:
     d = diagnose(facts(Status.CANCELED))
     assert d is not None
     assert d.summary.startswith("Canceled")
+
+
+@pytest.mark.parametrize("status", [Status.QUEUED, Status.SCHEDULED])
+def test_a_text_of_a_paused_campaign_says_it_is_held_until_resumed(status: Status) -> None:
+    d = diagnose(facts(status, campaign=True, due_at=None))
+    assert d is not None
+    assert d.summary == "Pending: held because its campaign is paused."
+    assert "Resume the campaign" in d.fix
+    # A staff text without a due time is simply about to go.
+    plain = diagnose(facts(Status.QUEUED, due_at=None))
+    assert plain is not None and "about to be handed" in plain.summary

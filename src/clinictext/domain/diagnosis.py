@@ -33,6 +33,7 @@ class MessageFacts:
     connector_since: datetime | None = None
     sender_kind: str | None = None
     sender_verification: Verification = Verification.VERIFIED
+    campaign: bool = False  # a campaign's text: its campaign may hold it (paused)
 
 
 def _clock(at: datetime, tz: str) -> str:
@@ -63,6 +64,12 @@ def diagnose(f: MessageFacts) -> Diagnosis | None:
 
 
 def _pending(f: MessageFacts) -> Diagnosis:
+    if f.campaign and f.due_at is None and f.status in (Status.QUEUED, Status.SCHEDULED):
+        # A paused campaign takes its texts' due time back until it is resumed.
+        return Diagnosis(
+            "Pending: held because its campaign is paused.",
+            "Resume the campaign to send it, or cancel the campaign.",
+        )
     if f.sender_verification is not Verification.VERIFIED and f.status is not Status.SCHEDULED:
         what = (f.sender_kind or "sender").replace("_", "-")
         if f.sender_verification is Verification.FAILED:

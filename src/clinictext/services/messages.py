@@ -172,5 +172,6 @@ def diagnosis(detail: MessageDetail, ctx: DiagnosisContext) -> Diagnosis | None:
             sender_verification=Verification(sender.verification)
             if sender
             else Verification.VERIFIED,
+            campaign=message.campaign_id is not None,
         )
     )
