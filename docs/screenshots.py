@@ -13,7 +13,9 @@ import subprocess
 import sys
 import tempfile
 import time
+from datetime import datetime, timedelta
 from pathlib import Path
+from zoneinfo import ZoneInfo
 
 import httpx
 from playwright.sync_api import sync_playwright
@@ -32,6 +34,11 @@ FLAGS = [
     "--disable-sync",
     "--disable-quic",
 ]
+
+
+def _tomorrow_at_the_clinic() -> str:
+    """Tomorrow in the demo clinic's time zone: the day its skipped reminders are for."""
+    return str((datetime.now(ZoneInfo("America/Los_Angeles")) + timedelta(days=1)).date())
 
 
 def main() -> int:
@@ -79,6 +86,9 @@ def main() -> int:
                     "conversation-closed-lead": "/patients/5",
                     "connector": "/connector",
                     "settings": "/settings",
+                    "appointments": f"/appointments?day={_tomorrow_at_the_clinic()}",
+                    "templates": "/templates",
+                    "campaign-preview": "/campaigns/1",
                 }
                 for name, path in shots.items():
                     page.goto(base + path)
