@@ -61,7 +61,7 @@ async def status_callback(request: Request) -> Response:
             400, "malformed_callback", f"The status callback is incomplete: {err}."
         )
     mid_raw = request.query_params.get("mid", "")
-    mid = int(mid_raw) if mid_raw.isdigit() and len(mid_raw) < 19 else None
+    mid = int(mid_raw) if mid_raw.isdecimal() and len(mid_raw) < 19 else None
     await run_in_threadpool(_apply_status, request, report, mid)
     return Response(status_code=204)
 

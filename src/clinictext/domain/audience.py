@@ -224,7 +224,7 @@ def read_audience_csv(text: str) -> AudienceCsv:
 
 def patient_id_of(value: str) -> int | None:
     """A ``patient_id`` cell as an id, or None when it is not one."""
-    if not (value.isascii() and value.isdigit()) or len(value) > 18:
+    if not (value.isascii() and value.isdecimal()) or len(value) > 18:
         return None
     number = int(value)
     return number if number >= 1 else None

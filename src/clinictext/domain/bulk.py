@@ -113,7 +113,7 @@ def _nanp(phone: str | None) -> bool:
         phone is not None
         and len(phone) == 12
         and phone.startswith("+1")
-        and phone[1:].isdigit()
+        and phone[1:].isdecimal()
         and phone[2] not in "01"
     )
 

@@ -113,7 +113,7 @@ class _Lookups:
             return found
         patient_id = _value(row, "patient_id")
         if patient_id is not None:
-            if not patient_id.isdigit() or len(patient_id) > 18:
+            if not patient_id.isdecimal() or len(patient_id) > 18:
                 raise Invalid(f"The patient_id '{patient_id[:40]}' is not a number.")
             return get_patient(self.session, org_id, int(patient_id))
         phone = _value(row, "phone")
@@ -143,7 +143,7 @@ class _Lookups:
 
     def location(self, name: str) -> Location:
         for loc in self.locations:
-            if name.isdigit() and str(loc.id) == name:
+            if name.isdecimal() and str(loc.id) == name:
                 return loc
         wanted = name.casefold()
         matches = [loc for loc in self.locations if loc.name.strip().casefold() == wanted]

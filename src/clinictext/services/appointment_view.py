@@ -52,7 +52,7 @@ def cursor_of(appointment: Appointment) -> str:
 def _read_cursor(cursor: str) -> tuple[datetime, int]:
     micros, _, ident = cursor.partition(".")
     digits = micros.lstrip("-")
-    if not (digits.isdigit() and ident.isdigit() and len(digits) <= 17 and len(ident) <= 18):
+    if not (digits.isdecimal() and ident.isdecimal() and len(digits) <= 17 and len(ident) <= 18):
         raise Invalid(
             "The cursor is not one this API returned; start again without a cursor.",
             code="invalid_cursor",

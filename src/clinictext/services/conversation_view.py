@@ -94,7 +94,7 @@ def actor_names(session: Session, org_id: int, actors: Iterable[str]) -> dict[st
     """Who each audit actor is, in words: a staff user's email, "the patient", and so on."""
     wanted = set(actors)
     user_ids = sorted(
-        int(a[5:]) for a in wanted if a.startswith("user:") and a[5:].isdigit() and len(a) < 25
+        int(a[5:]) for a in wanted if a.startswith("user:") and a[5:].isdecimal() and len(a) < 25
     )
     emails: dict[int, str] = {}
     if user_ids:
@@ -105,7 +105,7 @@ def actor_names(session: Session, org_id: int, actors: Iterable[str]) -> dict[st
     names: dict[str, str] = {}
     for actor in wanted:
         kind, _, ident = actor.partition(":")
-        if kind == "user" and ident.isdigit() and int(ident) in emails:
+        if kind == "user" and ident.isdecimal() and int(ident) in emails:
             names[actor] = emails[int(ident)]
         elif kind == "user":
             names[actor] = "a former staff user"

@@ -37,7 +37,7 @@ def add_number(
         )
     if kind == "short_code":
         digits = number.strip()
-        if not (digits.isdigit() and 5 <= len(digits) <= 6):
+        if not (digits.isdecimal() and 5 <= len(digits) <= 6):
             raise Invalid(
                 "A short code is 5 or 6 digits, e.g. 898211.", code="invalid_number", field="number"
             )

@@ -153,7 +153,7 @@ class Page:
 def parse_cursor(cursor: str | None) -> int | None:
     if cursor is None or cursor == "":
         return None
-    if not cursor.isdigit() or len(cursor) > 18:
+    if not cursor.isdecimal() or len(cursor) > 18:
         raise Invalid(
             "The cursor is not one this API returned; start again without a cursor.",
             code="invalid_cursor",

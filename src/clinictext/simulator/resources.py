@@ -139,7 +139,7 @@ def message_resource(message: Message) -> dict[str, Any]:
 
 def friendly_name(number: str) -> str:
     """Twilio's friendly name of a number: ``(415) 555-0100`` for North American numbers."""
-    if number.startswith("+1") and len(number) == 12 and number[1:].isdigit():
+    if number.startswith("+1") and len(number) == 12 and number[1:].isdecimal():
         return f"({number[2:5]}) {number[5:8]}-{number[8:]}"
     return number
 

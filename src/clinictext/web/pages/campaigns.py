@@ -82,7 +82,7 @@ CHANNEL_WORDS = {"lead": "The lead number", "clinic": "The clinic number"}
 
 
 def _digits(text: str) -> int:
-    return int(text) if text.isdigit() and len(text) < 19 else 0
+    return int(text) if text.isdecimal() and len(text) < 19 else 0
 
 
 def _filter(status: str) -> str:

@@ -74,14 +74,14 @@ def _ids(text: str) -> list[int]:
     out = []
     for part in text.split(","):
         part = part.strip()
-        if part.isdigit() and 0 < int(part) < 2**62:
+        if part.isdecimal() and 0 < int(part) < 2**62:
             out.append(int(part))
     return out
 
 
 def _template_id(text: str) -> int | None:
     text = text.strip()
-    return int(text) if text.isdigit() and 0 < int(text) < 2**62 else None
+    return int(text) if text.isdecimal() and 0 < int(text) < 2**62 else None
 
 
 def send_at(answers: Answers, tz: str) -> datetime | dict[str, str] | None:

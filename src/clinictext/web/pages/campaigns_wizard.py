@@ -256,7 +256,7 @@ def _preview_step(
             Channel(answers.channel),
             now=utcnow(),
             send_at=when if isinstance(when, datetime) else None,
-            after=int(after) if after.isdigit() and len(after) < 19 else 0,
+            after=int(after) if after.isdecimal() and len(after) < 19 else 0,
         )
     except ServiceError as err:
         errors = refusal(session, err).errors

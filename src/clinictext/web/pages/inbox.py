@@ -168,7 +168,7 @@ def assign(
 ) -> Response:
     """Give the conversation to the chosen user; "Nobody" takes it back from whoever had it."""
     errors: dict[int, dict[str, str]] = {}
-    if user_id and not user_id.isdigit():
+    if user_id and not user_id.isdecimal():
         errors[patient_id] = {"user_id": "Choose someone from the list."}
     else:
         try:

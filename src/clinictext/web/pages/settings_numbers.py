@@ -51,7 +51,7 @@ def add_number(
     if purpose not in {c.value for c in Channel}:
         errors["purpose"] = "Choose what the number is for: Lead or Clinic."
     # A rate that is not a whole number reads as 0, which the service refuses with its range.
-    rate = int(mps.strip()[:5]) if mps.strip().isdigit() and mps.strip().isascii() else 0
+    rate = int(mps.strip()[:5]) if mps.strip().isdecimal() and mps.strip().isascii() else 0
     if errors:
         return refused(request, session, user, "numbers", errors, values, form="add-number")
     try:

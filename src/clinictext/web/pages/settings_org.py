@@ -204,7 +204,7 @@ def save_lead_automation(
 ) -> HTMLResponse:
     values = {"close_on_booking": close_on_booking, "inactivity_days": inactivity_days}
     typed = inactivity_days.strip()[:12]
-    if typed and not typed.isdigit():
+    if typed and not typed.isdecimal():
         errors = {"inactivity_days": "Enter a whole number of days, e.g. 30, or leave it empty."}
         return refused(request, session, user, "lead-automation", errors, values)
     changes = {

@@ -163,7 +163,7 @@ def _whole(raw: str) -> int | None:
     text = raw.strip()
     if not text:
         return 0
-    if not text.isdigit() or not text.isascii() or len(text) > MAX_DIGITS:
+    if not text.isdecimal() or not text.isascii() or len(text) > MAX_DIGITS:
         return None
     return int(text)
 
@@ -203,7 +203,7 @@ def parse_rule(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     template = typed["template"].strip()
     if not template:
         errors["template"] = "Choose the template this rule sends."
-    elif not template.isdigit() or not 0 < int(template) <= MAX_ID:
+    elif not template.isdecimal() or not 0 < int(template) <= MAX_ID:
         errors["template"] = "Choose the template this rule sends from the list."
     if errors:
         return {}, errors

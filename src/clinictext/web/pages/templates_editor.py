@@ -106,7 +106,7 @@ def _changed(draft: Draft, insert: str, fix: str, session: Session, org_id: int)
     if fix:
         slot, _, where = fix.partition(":")
         version = draft.version(slot)
-        if version is None or not where.isdigit():
+        if version is None or not where.isdecimal():
             return
         shown = preview_of(session, org_id, version, draft.purpose)
         suggested = shown.get("fix") or {}
@@ -146,7 +146,7 @@ def preview(
     template_id: Annotated[str, Form(max_length=20)] = "",
 ) -> HTMLResponse:
     """The preview of one text of the form as it is typed; its status line out of band."""
-    saved = template_id.isdigit() and 0 < int(template_id) <= MAX_ID
+    saved = template_id.isdecimal() and 0 < int(template_id) <= MAX_ID
     draft = typed.draft(int(template_id) if saved else None)
     version = draft.version(slot) or Version(slot, "", "")
     with reading(request) as session:
