@@ -3,6 +3,7 @@ and the report, and how their texts meet the dispatcher (claims, hand-off, lanes
 
 from __future__ import annotations
 
+import random
 import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -16,9 +17,12 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.dispatch.claims import claim_due
 from clinictext.dispatch.handoff import hand_off
+from clinictext.dispatch.results import Result, record
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.consent import ConsentAction, ConsentLevel
 from clinictext.domain.leads import LeadStage
+from clinictext.domain.retry import RetryPolicy
+from clinictext.providers.base import SendOutcome
 from clinictext.services import (
     campaign_patients,
     campaigns,
@@ -808,3 +812,38 @@ def test_csv_lines_resolve_to_patients_and_the_rest_are_reported_by_line(
     assert by_external.patient_ids == [c.ids["ready"]]
     assert [u.value for u in by_external.unmatched] == ["PM-2"]
     assert bad.value.extra["field"] == "audience_csv"
+
+
+@pytest.mark.parametrize("action", ["pause", "cancel"])
+def test_a_handed_text_that_must_be_tried_again_follows_its_campaign(
+    factory: sessionmaker[Session], action: str
+) -> None:
+    """Handed over before the pause or cancel, then the provider did not answer: the retry
+    is held while the campaign is paused, and canceled once it is canceled."""
+    c = clinic(factory, extra=1)
+    cid = create(factory, c)
+    act(factory, c, "start", cid)
+    [first] = claim(factory, NOW, limit=1)
+    with transaction(factory) as s:
+        assert hand_off(s, [first], "w1", NOW) == {first}
+    act(factory, c, action, cid, NOW + timedelta(seconds=1))
+    unreachable = SendOutcome(False, error_message="The provider did not answer.")
+    with transaction(factory) as s:
+        record(
+            s,
+            [Result(first, unreachable)],
+            NOW + timedelta(seconds=10),
+            RetryPolicy(),
+            random.Random(1),
+            "w1",
+        )
+    text = {m.id: m for m in texts(factory, cid)}[first]
+    if action == "pause":
+        assert (text.status, text.due_at) == ("queued", None)
+        assert claim(factory, NOW + timedelta(minutes=10)) == []
+        later = NOW + timedelta(minutes=20)
+        act(factory, c, "resume", cid, later)
+        assert first in claim(factory, later)
+    else:
+        assert text.status == "canceled"
+        assert claim(factory, NOW + timedelta(minutes=10)) == []

@@ -253,3 +253,27 @@ def progress(by_status: Mapping[str, int], skipped: int) -> dict[str, int]:
 def pending(by_status: Mapping[str, int]) -> int:
     """How many of the campaign's texts are not yet handed over and answered."""
     return sum(by_status.get(s.value, 0) for s in PENDING_STATUSES)
+
+
+class Retry(StrEnum):
+    """What becomes of a campaign or appointment text the dispatcher must try again."""
+
+    GO = "go"  # back to the queue, as any text
+    HOLD = "hold"  # its campaign is paused: held until it is resumed
+    CANCEL = "cancel"  # its campaign or appointment is over: it must not go out
+
+
+ENDED_APPOINTMENT = ("canceled", "completed", "no_show")
+
+
+def on_retry(campaign_status: str | None, appointment_status: str | None) -> Retry:
+    """A text handed to the provider before its campaign was paused or canceled (or its
+    appointment ended) may come back for another attempt (a retryable error, an outage, a
+    crash): it follows its campaign or appointment as it is now, not as it was."""
+    if campaign_status == CampaignStatus.CANCELED.value:
+        return Retry.CANCEL
+    if campaign_status == CampaignStatus.PAUSED.value:
+        return Retry.HOLD
+    if appointment_status in ENDED_APPOINTMENT:
+        return Retry.CANCEL
+    return Retry.GO

@@ -13,9 +13,10 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
+from clinictext.domain.campaigns import Retry, on_retry
 from clinictext.domain.carrier_errors import Effect, lookup
 from clinictext.domain.consent import ConsentAction, ConsentState, OptOutSource
 from clinictext.domain.phones import PhoneStatus
@@ -25,8 +26,12 @@ from clinictext.domain.statuses import Status, advance
 from clinictext.providers.base import StatusReport
 from clinictext.services import audit
 from clinictext.services import consent as consent_service
+from clinictext.services.outbox import cancel
 from clinictext.store.db import for_update
 from clinictext.store.models import (
+    Appointment,
+    Campaign,
+    CampaignRecipient,
     Message,
     MessageEvent,
     ParkedCallback,
@@ -193,6 +198,41 @@ def requeue(session: Session, message: Message, due: datetime, now: datetime, wh
     message.handed_at = None
     message.updated_at = now
     session.add(MessageEvent.of(message, Status.QUEUED.value, now, detail=why))
+    if message.campaign_id is not None or message.appointment_id is not None:
+        _follow_origin(session, message, due, now)
+
+
+RETRY_CANCELED = "Canceled: its campaign was canceled, or its appointment is over."
+
+
+def _follow_origin(session: Session, message: Message, due: datetime, now: datetime) -> None:
+    """A campaign or appointment text back in the queue follows its campaign or appointment
+    as it is now: held while the campaign is paused, canceled once it or the appointment
+    is over (``domain.campaigns.on_retry``)."""
+    campaign_status = (
+        session.scalar(select(Campaign.status).where(Campaign.id == message.campaign_id))
+        if message.campaign_id is not None
+        else None
+    )
+    appointment_status = (
+        session.scalar(select(Appointment.status).where(Appointment.id == message.appointment_id))
+        if message.appointment_id is not None
+        else None
+    )
+    verdict = on_retry(campaign_status, appointment_status)
+    if verdict is Retry.CANCEL:
+        cancel(session, message, now, RETRY_CANCELED)
+    elif verdict is Retry.HOLD:
+        # As a pause holds it: no due time; resume puts it back at the time it was due.
+        message.due_at = None
+        session.execute(
+            update(CampaignRecipient)
+            .where(
+                CampaignRecipient.campaign_id == message.campaign_id,
+                CampaignRecipient.message_id == message.id,
+            )
+            .values(planned_at=due)
+        )
 
 
 def retry_or_expire(
