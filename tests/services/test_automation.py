@@ -18,7 +18,15 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.consent import ConsentAction
 from clinictext.domain.leads import LeadStage
-from clinictext.services import automation, consent, lead_inactivity, leads, rules, templates
+from clinictext.services import (
+    automation,
+    confirmations,
+    consent,
+    lead_inactivity,
+    leads,
+    rules,
+    templates,
+)
 from clinictext.services.automation_round import run_round
 from clinictext.services.clock import as_of
 from clinictext.store.db import transaction
@@ -430,3 +438,25 @@ def test_without_an_inactivity_setting_no_lead_is_closed(
         leads.set_stage(s, org_id, pid, LeadStage.OPEN, actor="t")
     with transaction(factory) as s:
         assert lead_inactivity.close_inactive(s, datetime(2027, 6, 1, tzinfo=UTC)) == 0
+
+
+def test_confirming_cancels_a_confirmation_request_written_but_not_yet_sent(
+    clinic: Clinic,
+) -> None:
+    """Held for the send window, a "please confirm" text must not go out once the patient
+    has confirmed (by reply, link or staff); a reminder of the same appointment still goes."""
+    confirmation = clinic.rule("confirmation", DAY + 3 * 60 + 30)  # due 06:30: held to 08:00
+    reminder = clinic.rule("reminder", DAY + 3 * 60 + 30)
+    appointment = clinic.book()
+    clinic.round(local(2027, 5, 11, 6, 30))
+    held = {m.rule_id: m for m in clinic.messages(appointment)}
+    assert {m.status for m in held.values()} == {"scheduled"}
+    with transaction(clinic.factory) as s:
+        row = s.get(Appointment, appointment)
+        assert row is not None
+        confirmations.confirm(s, row, via="reply", actor="patient", now=local(2027, 5, 11, 7, 0))
+    after = {m.rule_id: m for m in clinic.messages(appointment)}
+    assert after[confirmation].status == "canceled"
+    assert after[reminder].status == "scheduled"
+    text = clinic.texts(appointment)[confirmation]
+    assert text.state == "canceled" and "confirmed" in (text.reason or "")

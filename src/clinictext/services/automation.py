@@ -311,6 +311,28 @@ def cancel_texts(session: Session, appointment: Appointment, now: datetime, reas
     _cancel_rows(session, rows, now, reason)
 
 
+CONFIRMED_BEFORE = "Not needed: the patient confirmed the appointment before it went out."
+
+
+def cancel_confirmation_requests(session: Session, appointment: Appointment, now: datetime) -> int:
+    """Once ``appointment`` is confirmed, its confirmation texts not yet handed to the
+    provider (planned, or written and held for the send window) must not ask again."""
+    session.flush()
+    rows = list(
+        session.execute(
+            select(AppointmentText.id, AppointmentText.state, AppointmentText.message_id)
+            .join(Rule, Rule.id == AppointmentText.rule_id)
+            .where(
+                AppointmentText.organization_id == appointment.organization_id,
+                AppointmentText.appointment_id == appointment.id,
+                AppointmentText.state.in_([PLANNED, QUEUED]),
+                Rule.purpose == "confirmation",
+            )
+        )
+    )
+    return _cancel_rows(session, rows, now, CONFIRMED_BEFORE)
+
+
 def _cancel_rows(session: Session, rows: Iterable[Any], now: datetime, reason: str) -> int:
     """Cancel planned texts, and written ones the provider has not been given."""
     count = 0

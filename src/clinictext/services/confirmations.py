@@ -38,7 +38,7 @@ from clinictext.domain.confirm_reply import (
 from clinictext.domain.consent import ConsentState
 from clinictext.domain.keywords import classify
 from clinictext.domain.phones import display
-from clinictext.services import appointments, audit
+from clinictext.services import appointments, audit, automation
 from clinictext.services import consent as consent_service
 from clinictext.services.errors import Conflict
 from clinictext.services.sending import send_reply
@@ -79,6 +79,7 @@ def confirm(
     appointment.confirmed_at = now
     appointment.confirmed_via = via
     appointment.updated_at = now
+    automation.cancel_confirmation_requests(session, appointment, now)
     data: dict[str, object] = {"via": via, "patient_id": appointment.patient_id}
     if message_id is not None:
         data["message_id"] = message_id
