@@ -180,15 +180,9 @@ def campaign_create(
 
 
 def _act(action: rules.Action, campaign_id: int, org: int, as_json: bool) -> None:
-    run = {
-        rules.Action.START: campaigns.start,
-        rules.Action.PAUSE: campaigns.pause,
-        rules.Action.RESUME: campaigns.resume,
-        rules.Action.CANCEL: campaigns.cancel,
-    }[action]
     try:
         with transaction(session_maker()) as session:
-            campaign = run(session, org, campaign_id, actor=CLI_ACTOR)
+            campaign = campaigns.act(session, org, campaign_id, action, actor=CLI_ACTOR)
             data = campaigns.described(session, campaign, utcnow())
     except Conflict as err:
         if as_json:

@@ -202,8 +202,30 @@ def refresh_preview(
 # The names the API, the command line and the web pages call, in one place.
 preview = refresh_preview
 
+_ACTIONS = {
+    rules.Action.START: start,
+    rules.Action.PAUSE: pause,
+    rules.Action.RESUME: resume,
+    rules.Action.CANCEL: cancel,
+}
+
+
+def act(
+    session: Session,
+    org_id: int,
+    campaign_id: int,
+    action: rules.Action,
+    *,
+    actor: str,
+    now: datetime | None = None,
+) -> Campaign:
+    """Start, pause, resume or cancel: ``Conflict`` when the campaign's state refuses it."""
+    return _ACTIONS[action](session, org_id, campaign_id, actor=actor, now=now)
+
+
 __all__ = [
     "CsvAudience",
+    "act",
     "audience_of",
     "cancel",
     "channel_of",

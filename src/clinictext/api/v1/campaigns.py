@@ -225,15 +225,8 @@ def get_campaign(campaign_id: CampaignId, caller: CallerDep, session: SessionDep
 
 
 def _action(action: rules.Action) -> Any:
-    run = {
-        rules.Action.START: campaigns.start,
-        rules.Action.PAUSE: campaigns.pause,
-        rules.Action.RESUME: campaigns.resume,
-        rules.Action.CANCEL: campaigns.cancel,
-    }[action]
-
     def endpoint(campaign_id: CampaignId, caller: CallerDep, session: SessionDep) -> CampaignOut:
-        campaign = run(session, caller.org_id, campaign_id, actor=caller.actor)
+        campaign = campaigns.act(session, caller.org_id, campaign_id, action, actor=caller.actor)
         return _out(session, campaign)
 
     endpoint.__name__ = f"{action.value}_campaign"

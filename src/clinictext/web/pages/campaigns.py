@@ -348,14 +348,8 @@ def act(
         context = _page_context(session, user.org_id, campaign_id)
         context.update(confirm_cancel=True, result=None, result_ok=True)
         return html(request, "campaigns_detail.html", context)
-    use = {
-        rules.Action.START: campaigns.start,
-        rules.Action.PAUSE: campaigns.pause,
-        rules.Action.RESUME: campaigns.resume,
-        rules.Action.CANCEL: campaigns.cancel,
-    }[action]
     try:
-        use(session, user.org_id, campaign_id, actor=user.actor)
+        campaigns.act(session, user.org_id, campaign_id, action, actor=user.actor)
     except ServiceError as err:
         if err.status == 404:
             raise
