@@ -13,7 +13,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Annotated, Any
 
-from fastapi import APIRouter, Form, Path, Request
+from fastapi import APIRouter, Depends, Form, Path, Request
 from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from sqlalchemy.orm import Session
 
@@ -218,10 +218,7 @@ def parse_rule(typed: dict[str, str]) -> tuple[dict[str, Any], dict[str, str]]:
     }, {}
 
 
-@router.post("/templates/rules/form", response_class=HTMLResponse)
-def rule_form(
-    request: Request,
-    user: StaffPage,
+def typed_rule(
     name: FormText = "",
     purpose: FormText = "",
     hours: FormText = "",
@@ -229,9 +226,9 @@ def rule_form(
     margin: FormText = "",
     template: FormText = "",
     enabled: FormText = "",
-) -> HTMLResponse:
-    """The rules section again with what was typed: the templates of the chosen purpose."""
-    typed = {
+) -> dict[str, str]:
+    """The rule form's fields as typed, read once for the routes that take the form."""
+    return {
         "name": name,
         "purpose": purpose,
         "hours": hours,
@@ -240,33 +237,23 @@ def rule_form(
         "template": template,
         "enabled": enabled,
     }
+
+
+TypedRule = Annotated[dict[str, str], Depends(typed_rule)]
+
+
+@router.post("/templates/rules/form", response_class=HTMLResponse)
+def rule_form(request: Request, user: StaffPage, typed: TypedRule) -> HTMLResponse:
+    """The rules section again with what was typed: the templates of the chosen purpose."""
     with reading(request) as session:
         return _rules_answer(request, session, user, RuleForms(values=typed))
 
 
 @router.post("/templates/rules", response_class=HTMLResponse)
 def add_rule(
-    request: Request,
-    user: StaffPage,
-    session: SessionDep,
-    name: FormText = "",
-    purpose: FormText = "",
-    hours: FormText = "",
-    minutes: FormText = "",
-    margin: FormText = "",
-    template: FormText = "",
-    enabled: FormText = "",
+    request: Request, user: StaffPage, session: SessionDep, typed: TypedRule
 ) -> HTMLResponse:
     """Add a rule; an enabled one is planned at once for every upcoming appointment."""
-    typed = {
-        "name": name,
-        "purpose": purpose,
-        "hours": hours,
-        "minutes": minutes,
-        "margin": margin,
-        "template": template,
-        "enabled": enabled,
-    }
     values, errors = parse_rule(typed)
     if errors:
         return _rules_answer(request, session, user, RuleForms(typed, errors), status=422)
