@@ -155,7 +155,7 @@ class CallbackDispatcher:
             except Exception as exc:  # not worth retrying (a malformed URL...): record, stop
                 error = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 retries = attempt
-            self.state.callbacks.append(
+            self.state.record_callback(
                 CallbackAttempt(
                     sid=sid,
                     url=url,

@@ -310,8 +310,7 @@ class ControlApi:
                     "copy": c.copy,
                     "error": c.error,
                 }
-                for c in self.state.callbacks
-                if not sid or c.sid == sid
+                for c in self.state.callback_log(sid)
             ]
         )
 

@@ -1,6 +1,8 @@
 """The simulator's in-memory state: messages, personas, senders, chaos, outage, seeded random.
 
 Everything lives in one :class:`CarrierState`, touched only from the server's event loop.
+The history is bounded (``SimulatorSettings.history``): the newest messages and their
+callback attempts are kept, the oldest forgotten first, so a long run does not grow.
 SIDs come from a random generator seeded with the settings' seed, so two simulators given the
 same seed and the same requests hand out the same SIDs. ``reset`` clears the state but does
 not rewind that generator: a SID handed out before a reset is never handed out again by the
@@ -11,8 +13,11 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
+import itertools
 import random
 import re
+import time
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 
@@ -26,8 +31,17 @@ OUTAGE_MODES = ("up", "down", "slow")
 OUTAGE_FAILURES = ("503", "hang", "reset")
 
 
+_clock: tuple[int, datetime] = (0, datetime.fromtimestamp(0, UTC))
+
+
 def utcnow() -> datetime:
-    return datetime.now(UTC).replace(microsecond=0)
+    """Now in UTC, to the second (Twilio's dates carry no fractions). Every message and
+    callback reads the clock several times, so the datetime of the current second is kept."""
+    global _clock
+    second = int(time.time())
+    if _clock[0] != second:
+        _clock = (second, datetime.fromtimestamp(second, UTC))
+    return _clock[1]
 
 
 def default_kind(number: str) -> str:
@@ -35,7 +49,7 @@ def default_kind(number: str) -> str:
     return "toll_free" if TOLL_FREE.match(number) else "landline"
 
 
-@dataclass
+@dataclass(slots=True)
 class Message:
     """One text the carrier accepted (outbound) or received from a patient (inbound)."""
 
@@ -95,9 +109,9 @@ class Outage:
     delay_ms: int = 2000
 
 
-@dataclass
+@dataclass(slots=True)
 class CallbackAttempt:
-    """One HTTP attempt to deliver a status callback."""
+    """One HTTP attempt to deliver a status callback (``seq`` orders all attempts)."""
 
     sid: str
     url: str
@@ -107,27 +121,36 @@ class CallbackAttempt:
     attempt: int
     copy: int
     error: str | None = None
+    seq: int = 0
+
+
+def _by_seq(attempt: CallbackAttempt) -> int:
+    return attempt.seq
 
 
 @dataclass
 class CarrierState:
     settings: SimulatorSettings
-    messages: dict[str, Message] = field(default_factory=dict)
+    # Oldest first, so the oldest is forgotten first (see ``remember``).
+    messages: OrderedDict[str, Message] = field(default_factory=OrderedDict)
     personas: dict[str, str] = field(default_factory=dict)
     senders: dict[str, Sender] = field(default_factory=dict)
     chaos: Chaos = field(default_factory=Chaos)
     outage: Outage = field(default_factory=Outage)
-    callbacks: list[CallbackAttempt] = field(default_factory=list)
+    # The callback attempts made for each kept message, by SID.
+    callbacks: dict[str, list[CallbackAttempt]] = field(default_factory=dict)
     inbound_webhook_url: str | None = None
     outage_changed: asyncio.Event = field(default_factory=asyncio.Event)
     _sid_random: random.Random = field(init=False, repr=False)
     _delay_random: random.Random = field(init=False, repr=False)
+    _callback_seq: itertools.count[int] = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         seed = self.settings.seed
         self._sid_random = random.Random(f"clinictext-simulator:{seed}:sids")
         self._delay_random = random.Random(f"clinictext-simulator:{seed}:delays")
         self.inbound_webhook_url = self.settings.inbound_webhook_url
+        self._callback_seq = itertools.count(1)
 
     # -- identifiers -------------------------------------------------------------------------
 
@@ -176,8 +199,27 @@ class CarrierState:
             final_status=final_status,
             planned_error=planned_error,
         )
-        self.messages[message.sid] = message
+        self.remember(message)
         return message
+
+    def remember(self, message: Message) -> None:
+        """Keep a message, forgetting the oldest (and their callback logs) beyond the bound."""
+        self.messages[message.sid] = message
+        while len(self.messages) > self.settings.history:
+            sid, _ = self.messages.popitem(last=False)
+            self.callbacks.pop(sid, None)
+
+    def record_callback(self, attempt: CallbackAttempt) -> None:
+        """Log a callback attempt, unless its message is no longer remembered."""
+        if attempt.sid in self.messages:
+            attempt.seq = next(self._callback_seq)
+            self.callbacks.setdefault(attempt.sid, []).append(attempt)
+
+    def callback_log(self, sid: str | None = None) -> list[CallbackAttempt]:
+        """The attempts for one message, or for all kept messages, oldest first."""
+        if sid:
+            return list(self.callbacks.get(sid, ()))
+        return sorted(itertools.chain.from_iterable(self.callbacks.values()), key=_by_seq)
 
     def advance(self, message: Message, status: str, error_code: int | None) -> None:
         """Move a message to a status; a final status is never replaced by ``sent``."""
