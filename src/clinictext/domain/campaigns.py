@@ -168,6 +168,28 @@ SKIP_SUMMARY: Mapping[str, str] = {
     SEND_WINDOW: "No time in the coming week is inside the send window for this patient.",
 }
 
+# A few words a skip reason, for the columns and lists of the pages (the consent check is
+# split into its two causes there).
+SKIP_LABEL: Mapping[str, str] = {
+    "sms_enabled": "Texting not enabled for the clinic",
+    "sender_number": "No number to send from",
+    "phone": "No valid wireless phone",
+    "consent": "No marketing consent",
+    "not_opted_in": "Not opted in to marketing texts",
+    "opted_out": "Opted out",
+    "lead_stage": "Lead stage does not allow it",
+    "spend_limit": "Over the spend limit",
+    "unknown_sender": "Unknown sender, not a known patient",
+    "shared_phone": "Shares a phone with a patient who gets it",
+    "body": "Their text cannot be sent",
+    "send_window": "No time inside the send window",
+}
+
+
+def skip_label(reason: str) -> str:
+    """The few words for a skip reason, or the id in words when it has none."""
+    return SKIP_LABEL.get(reason, reason.replace("_", " ").capitalize())
+
 
 @dataclass(frozen=True)
 class Preview:

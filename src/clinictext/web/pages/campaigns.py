@@ -157,7 +157,7 @@ def _report(
     for item in page.items:
         checks = item["skip_checks"] or []
         # One sentence a failing check of a skipped patient; else why the text failed.
-        reasons = [rules.SKIP_SUMMARY.get(c, words.skip_word(c)) for c in checks]
+        reasons = [rules.SKIP_SUMMARY.get(c, rules.skip_label(c)) for c in checks]
         if not checks and item["detail"]:
             reasons.append(item["detail"])
         rows.append(

@@ -18,6 +18,7 @@ from typing import Any
 from sqlalchemy.orm import Session
 
 from clinictext.domain.audience import Audience
+from clinictext.domain.campaigns import skip_label
 from clinictext.domain.checklist import Channel
 from clinictext.domain.consent import ConsentState
 from clinictext.services.campaign_audience import Judge, Skip, evaluate
@@ -101,7 +102,7 @@ def preview(
                     "name": skip.patient.name or f"Patient {skip.patient.id}",
                     "checks": [
                         {
-                            "word": words.skip_word(_reason(c.id, skip)),
+                            "word": skip_label(_reason(c.id, skip)),
                             "detail": c.detail,
                             "fix": c.fix,
                         }

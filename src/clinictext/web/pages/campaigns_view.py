@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from clinictext.domain.campaigns import skip_label
 from clinictext.web.render import local_time
 
 STATUS_WORDS = {
@@ -40,21 +41,6 @@ STATUS_MEANINGS = {
     "done": "Every text has been handed to the provider or has ended.",
 }
 
-# Why a patient is skipped, by the check (or reason) id the service gives.
-SKIP_WORDS = {
-    "sms_enabled": "Texting not enabled for the clinic",
-    "sender_number": "No number to send from",
-    "phone": "No valid wireless phone",
-    "consent": "No marketing consent",
-    "not_opted_in": "Not opted in to marketing texts",
-    "opted_out": "Opted out",
-    "lead_stage": "Lead stage does not allow it",
-    "spend_limit": "Over the spend limit",
-    "unknown_sender": "Unknown sender, not a known patient",
-    "shared_phone": "Shares a phone with a patient who gets it",
-    "body": "Their text cannot be sent",
-    "send_window": "No time inside the send window",
-}
 
 # A recipient's status: the message's status, or "skipped" when no text was written.
 RECIPIENT_WORDS = {
@@ -144,10 +130,6 @@ def status_word(status: str) -> str:
     return STATUS_WORDS.get(status, status.replace("_", " ").capitalize())
 
 
-def skip_word(reason: str) -> str:
-    return SKIP_WORDS.get(reason, reason.replace("_", " ").capitalize())
-
-
 def recipient_word(status: str) -> str:
     return RECIPIENT_WORDS.get(status, status.replace("_", " ").capitalize())
 
@@ -211,7 +193,7 @@ class Reason:
 
 def reasons(skip_reasons: Mapping[str, int]) -> list[Reason]:
     """The counts by reason in words, most common first."""
-    rows = [Reason(k, skip_word(k), int(n)) for k, n in skip_reasons.items() if n]
+    rows = [Reason(k, skip_label(k), int(n)) for k, n in skip_reasons.items() if n]
     return sorted(rows, key=lambda r: (-r.count, r.word))
 
 
@@ -283,7 +265,7 @@ def progress(status: str, counts: Mapping[str, int]) -> Progress:
 def detail_lines(checks: Iterable[Mapping[str, Any]] | None) -> list[dict[str, str]]:
     """Each failing check of a skipped patient: its reason in words and its detail."""
     return [
-        {"word": skip_word(str(c.get("id", ""))), "detail": str(c.get("detail") or "")}
+        {"word": skip_label(str(c.get("id", ""))), "detail": str(c.get("detail") or "")}
         for c in checks or ()
     ]
 
