@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import functools
 import hmac
 from collections.abc import Mapping
 from datetime import datetime
@@ -29,7 +30,14 @@ API_VERSION = "2010-04-01"
 
 def rfc2822(moment: datetime | None) -> str | None:
     """``Thu, 24 Aug 2023 05:01:45 +0000``, the format of the 2010-04-01 API's dates."""
-    return format_datetime(moment) if moment is not None else None
+    return _rfc2822(moment) if moment is not None else None
+
+
+@functools.lru_cache(maxsize=256)
+def _rfc2822(moment: datetime) -> str:
+    # Dates are to the second and most answers are about the last few seconds: formatting
+    # each once saves a tenth of a message's creation.
+    return format_datetime(moment)
 
 
 def iso8601(moment: datetime) -> str:
