@@ -50,6 +50,8 @@ def create_app(
             # Starlette does not run the lifespan of mounted apps: run theirs here.
             for sub in sub_apps:
                 await stack.enter_async_context(sub.router.lifespan_context(sub))
+            # Webhooks are recorded in batches by one writer (``webhooks.writer``).
+            await stack.enter_async_context(webhooks.writer(_app))
             if dispatcher:
                 worker = Dispatcher(factory, provider, DispatchConfig.from_settings(settings))
                 task = asyncio.create_task(worker.run(stop))

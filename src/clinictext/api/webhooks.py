@@ -1,19 +1,33 @@
-"""Provider webhooks: status callbacks and inbound texts, signed, idempotent, forward-only."""
+"""Provider webhooks: status callbacks and inbound texts, signed, idempotent, forward-only.
+
+A webhook is verified and parsed here, on the event loop, then recorded by the process's
+one webhook writer (``services.webhook_batch_writer``) together with the others that
+arrived with it, and answered only once that transaction has committed. When the writer
+cannot take it, the answer is 503 with Retry-After: the provider sends it again.
+"""
 
 from __future__ import annotations
 
 import logging
 import random
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from typing import Any
 
-from fastapi import APIRouter, Request, Response
+from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
-from sqlalchemy.exc import IntegrityError
 
-from clinictext.api.errors import error_response
-from clinictext.providers.base import InboundText, Provider, StatusReport
-from clinictext.services import consent, inbound, status_updates
-from clinictext.services.clock import utcnow
-from clinictext.store.db import transaction
+from clinictext.api.errors import RETRY_AFTER_SECONDS, error_response
+from clinictext.providers.base import Provider
+from clinictext.services import consent
+from clinictext.services.webhook_batch import (
+    InboundItem,
+    Item,
+    Outcome,
+    StatusItem,
+    apply_batch,
+)
+from clinictext.services.webhook_batch_writer import WebhookWriter, WriterBusy, WriterLimits
 
 router = APIRouter(prefix="/webhooks/twilio", tags=["webhooks"], include_in_schema=True)
 log = logging.getLogger("clinictext.webhooks")
@@ -62,15 +76,10 @@ async def status_callback(request: Request) -> Response:
         )
     mid_raw = request.query_params.get("mid", "")
     mid = int(mid_raw) if mid_raw.isdecimal() and len(mid_raw) < 19 else None
-    await run_in_threadpool(_apply_status, request, report, mid)
+    outcome = await _record(request, StatusItem(report, mid))
+    if isinstance(outcome, Response):
+        return outcome
     return Response(status_code=204)
-
-
-def _apply_status(request: Request, report: StatusReport, mid: int | None) -> None:
-    with transaction(request.app.state.session_factory) as session:
-        status_updates.receive_callback(
-            session, report, mid, utcnow(), request.app.state.retry_policy, _rng
-        )
 
 
 @router.post("/sms")
@@ -84,24 +93,73 @@ async def inbound_text(request: Request) -> Response:
         text = provider.parse_inbound(params)
     except ValueError as err:
         return error_response(400, "malformed_inbound", f"The inbound text is incomplete: {err}.")
-    await run_in_threadpool(_receive, request, text)
+    outcome = await _record(request, InboundItem(text))
+    if isinstance(outcome, Response):
+        return outcome
+    if outcome.unknown_number:
+        log.warning("inbound text to a number no organization owns (sid %s)", text.provider_id)
+    if outcome.settle is not None:
+        # A STOP is answered once the texts handed over before it have been answered.
+        org_id, phone = outcome.settle
+        await run_in_threadpool(
+            consent.settle_after_opt_out, request.app.state.read_session_factory, org_id, phone
+        )
     body, media_type = provider.inbound_ack
     return Response(body, media_type=media_type)
 
 
-def _receive(request: Request, text: InboundText) -> None:
+async def _record(request: Request, item: Item) -> Outcome | Response:
+    """``item``'s outcome once committed, or the 503 to answer when it was not written."""
+    writer: WebhookWriter | None = getattr(request.app.state, "webhook_writer", None)
     try:
-        with transaction(request.app.state.session_factory) as session:
-            received = inbound.receive(session, text, utcnow())
-    except IntegrityError:
-        return  # the same text delivered twice at once: the other request stored it
-    if received.message is None:
-        log.warning("inbound text to a number no organization owns (sid %s)", text.provider_id)
-        return
-    if not received.duplicate:
-        # A STOP is answered once the texts handed over before it have been answered.
-        consent.settle_after_opt_out(
-            request.app.state.read_session_factory,
-            received.message.organization_id,
-            received.message.from_phone,
-        )
+        if writer is not None:
+            outcome = await writer.submit(item)
+        else:  # an app run without its lifespan: the same work, one webhook at a time
+            outcome = (await run_in_threadpool(_apply, request.app, [item]))[0]
+    except WriterBusy as err:
+        return _busy(str(err))
+    except Exception:
+        log.exception("a webhook could not be recorded; the provider will retry it")
+        return _busy("The webhook could not be recorded.")
+    if not outcome.ok:
+        return _busy("The webhook could not be recorded.")
+    return outcome
+
+
+def _busy(why: str) -> Response:
+    response = error_response(
+        503, "webhook_not_recorded", f"{why} Nothing was recorded; send it again later."
+    )
+    response.headers["Retry-After"] = str(RETRY_AFTER_SECONDS)
+    return response
+
+
+def _apply(app: Any, items: list[Item]) -> list[Outcome]:
+    return apply_batch(app.state.session_factory, items, app.state.retry_policy, _rng)
+
+
+def writer_limits(settings: Any) -> WriterLimits:
+    """The writer's limits: the settings' ``webhook_batch_*`` where they are set."""
+    default = WriterLimits()
+    return WriterLimits(
+        max_batch=getattr(settings, "webhook_batch_size", default.max_batch),
+        linger=getattr(settings, "webhook_batch_linger_ms", default.linger * 1000) / 1000,
+        max_queue=getattr(settings, "webhook_queue_size", default.max_queue),
+        wait=default.wait,
+    )
+
+
+@asynccontextmanager
+async def writer(app: FastAPI) -> AsyncIterator[WebhookWriter]:
+    """The process's webhook writer, for the app's lifespan: started, and at shutdown
+    left to record what is queued before it stops."""
+    batch_writer = WebhookWriter(
+        lambda items: _apply(app, list(items)), writer_limits(app.state.settings)
+    )
+    batch_writer.start()
+    app.state.webhook_writer = batch_writer
+    try:
+        yield batch_writer
+    finally:
+        app.state.webhook_writer = None
+        await batch_writer.stop()

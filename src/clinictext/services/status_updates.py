@@ -13,7 +13,7 @@ from __future__ import annotations
 import random
 from datetime import datetime
 
-from sqlalchemy import select, update
+from sqlalchemy import ColumnElement, or_, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.campaigns import Retry, on_retry
@@ -116,12 +116,75 @@ def _side_effect(session: Session, message: Message, code: str, at: datetime) ->
             )
 
 
+# What a batch of callbacks read up front (``preload_for_callbacks``), kept in the
+# session's ``info`` for the length of the batch's transaction.
+_SUPERSEDED = "clinictext_superseded"  # provider id -> whether it was given up for a retry
+_LOADED = "clinictext_callback_messages"  # (message id -> message, provider ids looked for)
+
+
+def preload_for_callbacks(session: Session, callbacks: list[tuple[str, int | None]]) -> None:
+    """Read, in two queries, what a batch of callbacks ``(provider id, message id)`` needs:
+    the attempts among them given up for a retry, and the messages they name (locked, on
+    PostgreSQL, in id order so that two batches never wait for each other in a circle).
+
+    ``find_for_callback`` and ``is_superseded`` then answer from these rows; the batch's
+    own changes (a retry, a provider id recorded) are kept up to date in them.
+    """
+    if not callbacks:
+        return
+    provider_ids = {pid for pid, _ in callbacks}
+    message_ids = {mid for _, mid in callbacks if mid is not None}
+    given_up = set(
+        session.scalars(
+            select(SupersededSid.provider_id).where(SupersededSid.provider_id.in_(provider_ids))
+        )
+    )
+    cache: dict[str, bool] = session.info.setdefault(_SUPERSEDED, {})
+    cache.update({pid: pid in given_up for pid in provider_ids})
+    wanted: ColumnElement[bool] = Message.provider_id.in_(provider_ids)
+    if message_ids:
+        wanted = or_(Message.id.in_(message_ids), wanted)
+    query = select(Message).where(wanted).order_by(Message.id)
+    loaded = session.scalars(for_update(session, query))
+    session.info[_LOADED] = ({m.id: m for m in loaded}, provider_ids)
+
+
+def forget_preloaded(session: Session) -> None:
+    """After a rollback to a savepoint the preloaded answers may be stale: ask again."""
+    session.info.pop(_SUPERSEDED, None)
+    session.info.pop(_LOADED, None)
+
+
+def _find_preloaded(
+    session: Session, provider_id: str, message_id: int | None
+) -> tuple[bool, Message | None]:
+    """(known, message): ``known`` False when the preloaded rows cannot answer."""
+    loaded: tuple[dict[int, Message], set[str]] | None = session.info.get(_LOADED)
+    if loaded is None:
+        return False, None
+    by_id, provider_ids = loaded
+    if message_id is not None:
+        message = by_id.get(message_id)
+        if message is None:
+            return False, None
+        if message.provider_id in (None, provider_id):
+            return True, message
+    if provider_id not in provider_ids:
+        return False, None
+    # Every message that had this provider id was read; one that took it since is one
+    # of those read (the batch's own change), so the answer is among them.
+    return True, next((m for m in by_id.values() if m.provider_id == provider_id), None)
+
+
 def find_for_callback(session: Session, provider_id: str, message_id: int | None) -> Message | None:
     """The message a callback is about: by the id in its URL, else by the provider's id.
 
     The row is locked (PostgreSQL) so that the report and the dispatcher's own record of
     the same text apply one after the other, never one over the other.
     """
+    known, found = _find_preloaded(session, provider_id, message_id)
+    if known:
+        return found
     if message_id is not None:
         message = session.scalar(
             for_update(session, select(Message).where(Message.id == message_id))
@@ -190,6 +253,9 @@ def requeue(session: Session, message: Message, due: datetime, now: datetime, wh
             session.add(
                 SupersededSid(provider_id=message.provider_id, message_id=message.id, at=now)
             )
+            cache = session.info.get(_SUPERSEDED)
+            if cache is not None:
+                cache[message.provider_id] = True
         message.provider_id = None
     message.status = Status.QUEUED.value
     message.due_at = due
@@ -262,6 +328,9 @@ def retry_or_expire(
 
 
 def is_superseded(session: Session, provider_id: str) -> bool:
+    cache: dict[str, bool] | None = session.info.get(_SUPERSEDED)
+    if cache is not None and provider_id in cache:
+        return cache[provider_id]
     return session.get(SupersededSid, provider_id) is not None
 
 

@@ -1,0 +1,147 @@
+"""Applying provider webhooks in batches: many callbacks and texts, one transaction.
+
+A status callback on its own costs a transaction (BEGIN, two lookups, a flush, a
+commit); at a carrier's burst rate the commits, and on SQLite the one write lock, are the
+whole cost. ``apply_batch`` applies everything that arrived together in ONE transaction:
+the messages and superseded attempts the status callbacks name are read in two queries,
+each callback and text is applied in arrival order exactly as it would be alone
+(``status_updates.receive_callback``, ``inbound.receive``), and the batch commits once.
+The caller answers each webhook only after that commit (``webhook_batch_writer``).
+
+One bad callback must not cost the others: the batch is first tried straight through (no
+savepoints: the flush then writes the batch's updates and inserts together); if anything
+in it fails, the transaction is rolled back and the batch applied again with each item in
+its own SAVEPOINT, so only the items that fail again are refused (and retried by the
+provider, since they are answered 503).
+"""
+
+from __future__ import annotations
+
+import logging
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session, sessionmaker
+
+from clinictext.domain.keywords import Keyword, classify
+from clinictext.domain.retry import RetryPolicy
+from clinictext.providers.base import InboundText, StatusReport
+from clinictext.services import inbound, status_updates
+from clinictext.services.clock import utcnow
+from clinictext.store.db import transaction
+
+log = logging.getLogger("clinictext.webhooks")
+
+
+@dataclass(frozen=True)
+class StatusItem:
+    """A verified status callback; ``message_id`` is the id its URL carried, if any."""
+
+    report: StatusReport
+    message_id: int | None
+
+
+@dataclass(frozen=True)
+class InboundItem:
+    """A verified inbound text."""
+
+    text: InboundText
+
+
+Item = StatusItem | InboundItem
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What became of one item once its batch committed.
+
+    ``ok`` False: nothing of it was written (answer 503, the provider retries).
+    ``settle``: the organization and phone of a newly received opt-out keyword, whose
+    answer waits for the texts handed over before it (``consent.settle_after_opt_out``).
+    ``unknown_number``: an inbound text to a number no organization owns (not stored).
+    """
+
+    ok: bool
+    settle: tuple[int, str] | None = None
+    unknown_number: bool = False
+
+
+REFUSED = Outcome(ok=False)
+DONE = Outcome(ok=True)
+
+
+def apply_batch(
+    factory: sessionmaker[Session],
+    items: Sequence[Item],
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> list[Outcome]:
+    """Apply ``items`` in order and commit; one outcome per item, in the same order.
+
+    Raises only when the database refuses the whole transaction (unreachable, locked
+    past its timeout, the commit fails): then nothing is written and every item is refused.
+    """
+    if not items:
+        return []
+    try:
+        with transaction(factory) as session:
+            _preload(session, items)
+            outcomes = [_apply(session, item, policy, rng) for item in items]
+            session.flush()
+        return outcomes
+    except Exception:
+        if len(items) == 1:
+            raise
+        log.info("a batch of %d webhooks failed as a whole; applying each on its own", len(items))
+    return _apply_each(factory, items, policy, rng)
+
+
+def _apply_each(
+    factory: sessionmaker[Session],
+    items: Sequence[Item],
+    policy: RetryPolicy,
+    rng: random.Random,
+) -> list[Outcome]:
+    outcomes: list[Outcome] = []
+    with transaction(factory) as session:
+        _preload(session, items)
+        for item in items:
+            try:
+                with session.begin_nested():
+                    outcome = _apply(session, item, policy, rng)
+            except IntegrityError:
+                # The same text stored at once by another process: it is durable there.
+                status_updates.forget_preloaded(session)
+                outcome = DONE if isinstance(item, InboundItem) else REFUSED
+            except Exception:
+                log.exception("a webhook could not be applied; the provider will retry it")
+                status_updates.forget_preloaded(session)
+                outcome = REFUSED
+            outcomes.append(outcome)
+    return outcomes
+
+
+def _preload(session: Session, items: Sequence[Item]) -> None:
+    status_updates.preload_for_callbacks(
+        session, [(i.report.provider_id, i.message_id) for i in items if isinstance(i, StatusItem)]
+    )
+
+
+def _apply(session: Session, item: Item, policy: RetryPolicy, rng: random.Random) -> Outcome:
+    now = utcnow()
+    if isinstance(item, StatusItem):
+        status_updates.receive_callback(session, item.report, item.message_id, now, policy, rng)
+        return DONE
+    received = inbound.receive(session, item.text, now)
+    message = received.message
+    if message is None:
+        return Outcome(ok=True, unknown_number=True)
+    if received.duplicate or message.from_phone is None:
+        return DONE
+    # Only an opt-out keyword makes a text's answer wait for earlier texts to be answered:
+    # a later text from an opted-out number finds nothing new in flight.
+    if classify(message.body) is Keyword.OPT_OUT:
+        return Outcome(ok=True, settle=(message.organization_id, message.from_phone))
+    return DONE
