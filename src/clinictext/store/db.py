@@ -1,7 +1,18 @@
-"""Engine, sessions and migrations for SQLite (embedded default) and PostgreSQL."""
+"""Engine, sessions and migrations for SQLite (embedded default) and PostgreSQL.
+
+SQLite allows one writer at a time. Its own wait for the write lock (the busy handler)
+polls with growing sleeps and serves no one in particular, so under a burst of writes some
+requests waited out the whole busy timeout and were answered 503 while others got in again
+and again. Writers in one process therefore queue for their turn here, first come first
+served (``_WriteTurn``), before they ask SQLite for the lock; the busy timeout is left for
+other processes (a ``worker``, the CLI) and bounds the wait in the queue as well.
+"""
 
 from __future__ import annotations
 
+import sqlite3
+import threading
+from collections import deque
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -19,18 +30,120 @@ MIGRATIONS = Path(__file__).with_name("migrations")
 # connection. A request that cannot get either in time is answered 503, never left hanging.
 BUSY_TIMEOUT_SECONDS = 10
 POOL_TIMEOUT_SECONDS = 10
+# Connections each process keeps open. Sync routes run in anyio's pool of 40 threads and each
+# holds at most one connection at a time, so a pool as large as that never makes a request
+# wait for a connection, and connections are reused rather than opened per request (opening
+# a SQLite connection and setting its pragmas cost more than a small request itself). A
+# PostgreSQL connection is a server process: a smaller pool, with overflow up to the threads.
+SQLITE_POOL_SIZE = 40
+POSTGRESQL_POOL_SIZE = 20
+POSTGRESQL_MAX_OVERFLOW = 20
 # Execution option of engines whose transactions only read (see ``read_only``).
 _READ_ONLY = "clinictext_read_only"
+
+
+class _WriteTurn:
+    """First come, first served turns at writing one SQLite file, within this process.
+
+    The holder hands its turn straight to the longest waiter, so no writer can be overtaken
+    while it waits; a waiter gives up after ``timeout`` seconds.
+    """
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._waiters: deque[threading.Lock] = deque()
+        self._held = False
+
+    def acquire(self, timeout: float) -> bool:
+        with self._guard:
+            if not self._held and not self._waiters:
+                self._held = True
+                return True
+            mine = threading.Lock()
+            mine.acquire()
+            self._waiters.append(mine)
+        if mine.acquire(timeout=timeout):
+            return True
+        with self._guard:
+            if mine in self._waiters:
+                self._waiters.remove(mine)
+                return False
+        return True  # handed over between the timeout and the check: the turn is ours
+
+    def release(self) -> None:
+        with self._guard:
+            if self._waiters:
+                self._waiters.popleft().release()  # the turn passes on, still held
+            else:
+                self._held = False
+
+
+_turns: dict[str, _WriteTurn] = {}
+_turns_guard = threading.Lock()
+
+
+def _turn_for(path: str) -> _WriteTurn:
+    """The one queue of writers to the file at ``path`` (shared by every engine on it)."""
+    key = str(Path(path).resolve())
+    with _turns_guard:
+        return _turns.setdefault(key, _WriteTurn())
+
+
+class _TurnTakingConnection(sqlite3.Connection):
+    """A pysqlite connection that gives up its writing turn when its transaction ends."""
+
+    turn: _WriteTurn | None = None
+    holds_turn = False
+
+    def take_turn(self) -> None:
+        if self.turn is None or self.holds_turn:
+            return
+        if not self.turn.acquire(BUSY_TIMEOUT_SECONDS):
+            # What SQLite itself says when its busy timeout runs out (answered 503).
+            raise sqlite3.OperationalError("database is locked")
+        self.holds_turn = True
+
+    def give_up_turn(self) -> None:
+        if self.holds_turn and self.turn is not None:
+            self.holds_turn = False
+            self.turn.release()
+
+    def commit(self) -> None:
+        try:
+            super().commit()
+        finally:
+            self.give_up_turn()
+
+    def rollback(self) -> None:
+        try:
+            super().rollback()
+        finally:
+            self.give_up_turn()
+
+    def close(self) -> None:
+        try:
+            super().close()
+        finally:
+            self.give_up_turn()
 
 
 def make_engine(url: str) -> Engine:
     """An engine for ``url``; SQLite gets WAL, a busy timeout and enforced foreign keys."""
     parsed = make_url(url)
     if parsed.get_backend_name() == "sqlite":
+        database = parsed.database or ""
+        in_memory = database in ("", ":memory:") or parsed.query.get("mode") == "memory"
+        turn = None if in_memory else _turn_for(database)
         engine = create_engine(
             url,
-            connect_args={"check_same_thread": False, "timeout": BUSY_TIMEOUT_SECONDS},
+            connect_args={
+                "check_same_thread": False,
+                "timeout": BUSY_TIMEOUT_SECONDS,
+                "factory": _TurnTakingConnection,
+            },
             pool_pre_ping=False,
+            pool_size=SQLITE_POOL_SIZE,
+            max_overflow=10,
             pool_timeout=POOL_TIMEOUT_SECONDS,
             hide_parameters=True,  # a database error's message must not carry patient data
         )
@@ -39,6 +152,7 @@ def make_engine(url: str) -> Engine:
         def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
             # Let SQLAlchemy, not pysqlite, decide where transactions begin (see below).
             dbapi_conn.isolation_level = None
+            dbapi_conn.turn = turn
             cur = dbapi_conn.cursor()
             cur.execute("PRAGMA journal_mode=WAL")
             cur.execute("PRAGMA synchronous=NORMAL")
@@ -52,15 +166,23 @@ def make_engine(url: str) -> Engine:
         # read (``read_only``) take no lock at all: WAL readers never wait for the writer.
         @event.listens_for(engine, "begin")
         def _sqlite_begin(conn: Any) -> None:
-            read_only = conn.get_execution_options().get(_READ_ONLY, False)
-            conn.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
+            if conn.get_execution_options().get(_READ_ONLY, False):
+                conn.exec_driver_sql("BEGIN")
+                return
+            dbapi_conn = conn.connection.dbapi_connection
+            dbapi_conn.take_turn()
+            try:
+                conn.exec_driver_sql("BEGIN IMMEDIATE")
+            except BaseException:
+                dbapi_conn.give_up_turn()
+                raise
 
         return engine
     return create_engine(
         url,
         pool_pre_ping=True,
-        pool_size=10,
-        max_overflow=20,
+        pool_size=POSTGRESQL_POOL_SIZE,
+        max_overflow=POSTGRESQL_MAX_OVERFLOW,
         pool_timeout=POOL_TIMEOUT_SECONDS,
         hide_parameters=True,  # a database error's message must not carry patient data
     )
