@@ -4,7 +4,9 @@ A claim marks texts ``sending`` and commits before the provider is called, so a 
 leave a text ``sending`` but never lets two workers send it. Pacing: each sender number
 keeps ``next_send_at``; every claimed text reserves ``segments / mps`` seconds of it, so
 a 3-segment text on a 1-mps number occupies 3 seconds. Only texts whose slot falls within
-the horizon are claimed; the rest stay queued for the next round.
+the horizon are claimed; the rest stay queued for the next round. The reservation keeps
+the average rate across workers; the worker's own sliding window (``dispatch.pacing``)
+keeps any one second from carrying more than ``mps`` segments when slots bunch up.
 """
 
 from __future__ import annotations
@@ -28,6 +30,9 @@ class Claim:
     from_: str
     body: str
     slot: datetime  # not before this time: the sender's pacing
+    sender_id: int = 0
+    segments: int = 1
+    mps: int = 1  # the sender's segments per second, for the worker's own sliding window
 
 
 def _is_postgres(session: Session) -> bool:
@@ -66,6 +71,7 @@ def claim_due(
         lock = lock.with_for_update()
     senders = {s.id: s for s in session.scalars(lock)}
     chosen: dict[int, datetime] = {}
+    paced: dict[int, tuple[int, int, int]] = {}
     for row in candidates:
         sender = senders[row.sender_number_id]
         slot = max(sender.next_send_at or now, now)
@@ -73,6 +79,7 @@ def claim_due(
             continue
         sender.next_send_at = slot + timedelta(seconds=max(row.segments, 1) / max(sender.mps, 1))
         chosen[row.id] = slot
+        paced[row.id] = (sender.id, max(row.segments, 1), max(sender.mps, 1))
     if not chosen:
         return []
     ids = list(chosen)
@@ -107,7 +114,15 @@ def claim_due(
         ],
     )
     claims = [
-        Claim(r.id, r.organization_id, r.to_phone, r.from_phone or "", r.body, chosen[r.id])
+        Claim(
+            r.id,
+            r.organization_id,
+            r.to_phone,
+            r.from_phone or "",
+            r.body,
+            chosen[r.id],
+            *paced[r.id],
+        )
         for r in rows
     ]
     claims.sort(key=lambda c: (c.slot, c.message_id))

@@ -45,55 +45,66 @@ def record(
     query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
     by_id = {m.id: m for m in session.scalars(for_update(session, query))}
     accepted: list[str] = []
-    for result in results:
-        message = by_id.get(result.message_id)
-        if message is None:
-            continue
-        outcome = result.outcome
-        if outcome is None:
-            # Not handed over: still ours and waiting, it goes back to the queue untouched.
-            if (
-                message.status == Status.SENDING.value
-                and message.handed_at is None
-                and (worker is None or message.claimed_by == worker)
-            ):
-                message.attempts -= 1
-                requeue(
+    # Held until the end: a batch's rows go out in a few statements at commit instead of
+    # one flush per text. A refusal may record consent or a patient's phone status,
+    # which a later text of the batch must see: the pending changes go out before it.
+    with session.no_autoflush:
+        for result in results:
+            message = by_id.get(result.message_id)
+            if message is None:
+                continue
+            outcome = result.outcome
+            if outcome is None or not outcome.provider_id or outcome.error_code:
+                session.flush()
+            if outcome is None:
+                # Not handed over: still ours and waiting, it goes back to the queue untouched.
+                if (
+                    message.status == Status.SENDING.value
+                    and message.handed_at is None
+                    and (worker is None or message.claimed_by == worker)
+                ):
+                    message.attempts -= 1
+                    requeue(
+                        session,
+                        message,
+                        now,
+                        now,
+                        "not handed over: the provider is unreachable or the worker is stopping",
+                    )
+                continue
+            if outcome.log is not None:
+                kind = (
+                    "ok"
+                    if outcome.provider_id
+                    else ("refused" if outcome.reachable else "unreachable")
+                )
+                connector.log_attempt(
+                    session, message.organization_id, message.id, outcome.log, kind, now
+                )
+            if outcome.provider_id:
+                report = Report(outcome.provider_id, outcome.status or Status.SENT)
+                apply_report(session, message, report, now, policy, rng)
+                accepted.append(outcome.provider_id)
+            elif message.status != Status.SENDING.value:
+                continue  # a callback or a reconciliation settled it meanwhile
+            elif (
+                action := decide_refusal(outcome.reachable, outcome.error_code)
+            ).verb is Verb.RETRY:
+                entry = lookup(outcome.error_code)
+                why = outcome.error_message or action.why
+                if outcome.reachable and entry is not None:
+                    why = entry.meaning
+                if not outcome.reachable:
+                    connector.note_error(session, message.organization_id, why, now)
+                retry_or_expire(session, message, why, outcome.error_code, now, policy, rng)
+            else:
+                apply(
                     session,
                     message,
+                    Status.FAILED,
                     now,
-                    now,
-                    "not handed over: the provider is unreachable or the worker is stopping",
+                    error_code=outcome.error_code,
+                    error_message=outcome.error_message,
                 )
-            continue
-        if outcome.log is not None:
-            kind = (
-                "ok" if outcome.provider_id else ("refused" if outcome.reachable else "unreachable")
-            )
-            connector.log_attempt(
-                session, message.organization_id, message.id, outcome.log, kind, now
-            )
-        if outcome.provider_id:
-            report = Report(outcome.provider_id, outcome.status or Status.SENT)
-            apply_report(session, message, report, now, policy, rng)
-            accepted.append(outcome.provider_id)
-        elif message.status != Status.SENDING.value:
-            continue  # a callback or a reconciliation settled it meanwhile
-        elif (action := decide_refusal(outcome.reachable, outcome.error_code)).verb is Verb.RETRY:
-            entry = lookup(outcome.error_code)
-            why = outcome.error_message or action.why
-            if outcome.reachable and entry is not None:
-                why = entry.meaning
-            if not outcome.reachable:
-                connector.note_error(session, message.organization_id, why, now)
-            retry_or_expire(session, message, why, outcome.error_code, now, policy, rng)
-        else:
-            apply(
-                session,
-                message,
-                Status.FAILED,
-                now,
-                error_code=outcome.error_code,
-                error_message=outcome.error_message,
-            )
+    session.flush()
     match_parked(session, accepted, now, policy, rng)

@@ -8,7 +8,6 @@ import logging
 import os
 import random
 import socket
-from collections.abc import Coroutine
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -19,6 +18,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinictext.config import Settings
 from clinictext.dispatch.claims import Claim, claim_due
 from clinictext.dispatch.handoff import hand_off
+from clinictext.dispatch.pacing import Pacer
 from clinictext.dispatch.reconcile import ask_provider, settle, take_stale
 from clinictext.dispatch.results import Result, record
 from clinictext.domain.retry import RetryPolicy
@@ -33,6 +33,8 @@ from clinictext.store.db import transaction
 from clinictext.store.models import ParkedCallback
 
 log = logging.getLogger("clinictext.dispatch")
+# A slot this close ahead counts as come: the clock's resolution, not worth a sleep.
+SLOT_TOLERANCE = 0.001
 
 
 @dataclass
@@ -87,6 +89,7 @@ class Dispatcher:
         self._next_lead_check: datetime | None = None
         self.sent = 0
         self._stop = asyncio.Event()  # set on SIGTERM: claimed texts not handed over go back
+        self.pacer = Pacer()
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         def run() -> Any:
@@ -140,40 +143,100 @@ class Dispatcher:
         )
         self.sent += sum(1 for r in results if r.outcome and r.outcome.provider_id)
 
-    async def _send_wave(self, calls: list[Coroutine[Any, Any, Result]]) -> None:
-        """Send a wave of handed texts and record their answers as soon as they are in:
-        until then a patient's STOP waits for them (``consent.settle_after_opt_out``)."""
-        await self._record(list(await asyncio.gather(*calls)))
+    async def _recorder(self, answers: asyncio.Queue[Result | None]) -> None:
+        """Record the provider's answers as they come in: all those that arrived while the
+        previous batch was being written go in one transaction, so the recording keeps up
+        however fast the answers come. Until recorded, a patient's STOP waits for them
+        (``consent.settle_after_opt_out``), so none waits longer than one transaction."""
+        closed = False
+        while not closed:
+            batch: list[Result] = []
+            item = await answers.get()
+            while True:
+                if item is None:
+                    closed = True
+                else:
+                    batch.append(item)
+                if answers.empty():
+                    break
+                item = answers.get_nowait()
+            if not batch:
+                continue
+            try:
+                await self._record(batch)
+            except Exception:  # left "sending": reconciliation settles them after the lease
+                log.exception("recording %d provider answers failed", len(batch))
 
     async def _send_all(self, claims: list[Claim]) -> None:
-        """Hand each text over at its pacing slot, after the last consent check."""
-        results: list[Result] = []
-        waves: list[asyncio.Task[None]] = []
-        waiting = sorted(claims, key=lambda c: (c.slot, c.message_id))
-        while waiting:
-            delay = (waiting[0].slot - utcnow()).total_seconds()
-            if delay > 0:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._stop.wait(), timeout=delay)
-            if self.provider_down_since is not None or self._stop.is_set():
-                # Not handed over: back to the queue now, not after the lease runs out.
-                results.extend(Result(c.message_id, None) for c in waiting)
-                break
-            now = utcnow()
-            due = [c for c in waiting if c.slot <= now] or waiting[:1]
-            waiting = waiting[len(due) :]
-            ids = [c.message_id for c in due]
-            go: set[int] = await self._db(hand_off, ids, self.name, utcnow())
-            calls = [self._call(c) for c in due if c.message_id in go]
-            if calls:
-                waves.append(asyncio.create_task(self._send_wave(calls)))
-            # Canceled by an opt-out, or no longer ours: nothing was sent.
-            results.extend(Result(c.message_id, None) for c in due if c.message_id not in go)
-        await asyncio.gather(*waves)
-        if results:
-            await self._record(results)
+        """Hand each text over at its pacing slot, after the last consent check.
 
-    async def _call(self, claim: Claim) -> Result:
+        A text goes once its slot has come and its sender's sliding window has room
+        (``dispatch.pacing``); only as many as may go now are handed off at a time.
+        """
+        answers: asyncio.Queue[Result | None] = asyncio.Queue()
+        recorder = asyncio.create_task(self._recorder(answers))
+        calls: list[asyncio.Task[None]] = []
+        waiting = sorted(claims, key=lambda c: (c.slot, c.message_id))
+        try:
+            while waiting:
+                if self.provider_down_since is not None or self._stop.is_set():
+                    # Not handed over: back to the queue now, not after the lease runs out.
+                    for c in waiting:
+                        answers.put_nowait(Result(c.message_id, None))
+                    break
+                admitted, wake_at = self._admit(waiting)
+                if not admitted:
+                    with contextlib.suppress(TimeoutError):
+                        delay = max(wake_at - self.pacer.clock(), 0.0)
+                        await asyncio.wait_for(self._stop.wait(), timeout=delay)
+                    continue
+                chosen = {c.message_id for c in admitted}
+                waiting = [c for c in waiting if c.message_id not in chosen]
+                go: set[int] = await self._db(hand_off, sorted(chosen), self.name, utcnow())
+                for c in admitted:
+                    if c.message_id in go:
+                        calls.append(asyncio.create_task(self._call(c, answers)))
+                    else:  # canceled by an opt-out, or no longer ours: nothing was sent
+                        self.pacer.window(c.sender_id, c.mps).release(c.segments)
+                        answers.put_nowait(Result(c.message_id, None))
+            await asyncio.gather(*calls, return_exceptions=True)
+        finally:
+            answers.put_nowait(None)
+            await recorder
+
+    def _admit(self, waiting: list[Claim]) -> tuple[list[Claim], float]:
+        """The texts (sorted by slot) that may be handed off now, and if none, when to
+        look again: the next slot, or the moment a full window has room."""
+        now = utcnow()
+        clock = self.pacer.clock()
+        wake_at = clock + self.config.idle_sleep
+        admitted: list[Claim] = []
+        full: set[int] = set()
+        for c in waiting:
+            early = (c.slot - now).total_seconds()
+            if early > SLOT_TOLERANCE:
+                wake_at = min(wake_at, clock + early)
+                break
+            if c.sender_id in full:
+                continue  # in order: no later text of a number overtakes one held back
+            window = self.pacer.window(c.sender_id, c.mps)
+            if window.admit(c.segments):
+                admitted.append(c)
+            else:
+                full.add(c.sender_id)
+                wake_at = min(wake_at, window.free_at(c.segments))
+        return admitted, wake_at
+
+    async def _call(self, claim: Claim, answers: asyncio.Queue[Result | None]) -> None:
+        try:
+            result = await self._send(claim)
+        except Exception:  # left "sending": reconciliation asks the provider after the lease
+            log.exception("sending message %d failed", claim.message_id)
+            return
+        answers.put_nowait(result)
+
+    async def _send(self, claim: Claim) -> Result:
+        await self.pacer.window(claim.sender_id, claim.mps).start(claim.segments)
         outcome: SendOutcome = await self.provider.send(
             OutboundText(
                 claim.message_id,
