@@ -229,7 +229,7 @@ class Seeded:
 
 
 def _table(model: Any) -> Table:
-    return model.__table__  # type: ignore[no-any-return]
+    return model.__table__
 
 
 class BulkWriter:
@@ -269,9 +269,7 @@ class BulkWriter:
         try:
             cur = raw.cursor()
             if self.postgres:
-                with cur.copy(  # type: ignore[attr-defined]
-                    f"COPY {table.name} ({', '.join(names)}) FROM STDIN"
-                ) as copy:
+                with cur.copy(f"COPY {table.name} ({', '.join(names)}) FROM STDIN") as copy:
                     for row in rows:
                         copy.write_row(row + tail)
                         count += 1
@@ -518,7 +516,7 @@ def seed_messages(
             recent = i >= count - in_flight
             if roll > 0.8 and not recent:  # a patient's reply
                 body = rng.choice(INBOUND_BODIES)
-                row = (
+                row: tuple[Any, ...] = (
                     mid, org_id, pid, sender_id, "inbound", "manual", channel, 0, body,
                     "GSM-7", 1, 0, sender, phone, "received", 0, None, provider_id, None,
                     "patient", at, at,
