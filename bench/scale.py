@@ -654,11 +654,19 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--quick", action="store_true", help="small sizes: a few minutes")
     parser.add_argument("--tiny", action="store_true", help=argparse.SUPPRESS)
     parser.add_argument("--long-texts", type=int, help="texts of the memory run")
+    parser.add_argument("--patients", type=int, help="patients of the seeded history")
+    parser.add_argument("--history", type=int, help="texts of the large seeded history")
     parser.add_argument("--json", default="bench/results/scale.json")
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else QUICK if args.quick else Sizes()
     if args.long_texts:
         sizes = replace(sizes, long_texts=args.long_texts)
+    if args.patients:
+        sizes = replace(sizes, patients=args.patients)
+    if args.history:
+        sizes = replace(
+            sizes, large_history=args.history, small_history=min(sizes.small_history, args.history)
+        )
     wanted = set(args.only)
     load_before = os.getloadavg()
     began = time.perf_counter()
