@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import parse_qsl
 
+import anyio.to_thread
 import uvicorn
 from starlette.applications import Starlette
 from starlette.requests import Request
@@ -76,12 +77,14 @@ TWIML = '<?xml version="1.0" encoding="UTF-8"?><Response><Message>Got it</Messag
 
 
 class Receiver:
-    """An app that records every POST; ``fail(path, n)`` makes the next n answers 500."""
+    """An app that records every POST; ``fail(path, n)`` makes the next n answers 500 and
+    ``hold(path)`` keeps answers to ``path`` waiting until the returned event is set."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._requests: list[Received] = []
         self._failures: dict[str, int] = {}
+        self._holds: dict[str, threading.Event] = {}
         self.app = Starlette(routes=[Route("/{path:path}", self._handle, methods=["POST"])])
 
     async def _handle(self, request: Request) -> Response:
@@ -99,6 +102,10 @@ class Receiver:
         )
         with self._lock:
             self._requests.append(received)
+            held = self._holds.get(path)
+        if held is not None:
+            await anyio.to_thread.run_sync(held.wait)
+        with self._lock:
             if self._failures.get(path, 0) > 0:
                 self._failures[path] -= 1
                 return Response("try again", status_code=500)
@@ -110,10 +117,17 @@ class Receiver:
         with self._lock:
             self._failures[path] = times
 
+    def hold(self, path: str) -> threading.Event:
+        with self._lock:
+            return self._holds.setdefault(path, threading.Event())
+
     def clear(self) -> None:
         with self._lock:
             self._requests.clear()
             self._failures.clear()
+            for event in self._holds.values():
+                event.set()
+            self._holds.clear()
 
     def requests(self, path: str | None = None) -> list[Received]:
         with self._lock:

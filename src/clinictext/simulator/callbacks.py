@@ -5,6 +5,11 @@ Every webhook is form-encoded and signed like Twilio's: ``X-Twilio-Signature`` i
 query string included. One aiohttp session serves the whole life of the app; each accepted
 message gets one asyncio task that walks it through ``sent`` and its final status, so the REST
 answer never waits for a callback. :meth:`CallbackDispatcher.aclose` cancels those tasks.
+
+At most ``callback_concurrency`` webhooks are in flight; the others wait for a turn before
+their timeout starts. aiohttp's own timeout counts the wait for a pooled connection too, so
+a burst larger than the pool, sent to a server slower than the timeout allows for the whole
+queue, would record attempts that never left as timed out and give callbacks up unsent.
 """
 
 from __future__ import annotations
@@ -64,14 +69,17 @@ class CallbackDispatcher:
         self.state = state
         self._session: aiohttp.ClientSession | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._turns = asyncio.Semaphore(settings.callback_concurrency)  # new with each session
 
     # -- plumbing ----------------------------------------------------------------------------
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            self._turns = asyncio.Semaphore(self.settings.callback_concurrency)
             self._session = aiohttp.ClientSession(
                 timeout=aiohttp.ClientTimeout(total=self.settings.callback_timeout_s),
                 headers={"User-Agent": USER_AGENT},
+                connector=aiohttp.TCPConnector(limit=self.settings.callback_concurrency),
             )
         return self._session
 
@@ -86,21 +94,27 @@ class CallbackDispatcher:
         idempotency_token: str | None = None,
         timeout_s: float | None = None,
     ) -> tuple[int, str]:
-        """POST a signed form to ``url``; the HTTP status and body text (errors propagate)."""
+        """POST a signed form to ``url``; the HTTP status and body text (errors propagate).
+        Waits for a turn first (``callback_concurrency``); the timeout starts after it."""
         headers = {
             "Content-Type": "application/x-www-form-urlencoded",
             "X-Twilio-Signature": self.sign(url, params),
             "I-Twilio-Idempotency-Token": idempotency_token or os.urandom(16).hex(),
         }
-        timeout = aiohttp.ClientTimeout(total=timeout_s) if timeout_s else None
+        # Passing timeout=None would mean no timeout at all, not the session's.
+        total = timeout_s or self.settings.callback_timeout_s
+        client = self._client()
         # encoded=True: post to exactly the URL that was signed, without re-quoting it.
-        async with self._client().post(
-            URL(url, encoded=True),
-            data=urlencode(params).encode(),
-            headers=headers,
-            allow_redirects=False,
-            timeout=timeout,
-        ) as response:
+        async with (
+            self._turns,
+            client.post(
+                URL(url, encoded=True),
+                data=urlencode(params).encode(),
+                headers=headers,
+                allow_redirects=False,
+                timeout=aiohttp.ClientTimeout(total=total),
+            ) as response,
+        ):
             return response.status, await response.text()
 
     def _spawn(self, coro: Coroutine[Any, Any, None]) -> None:

@@ -33,7 +33,10 @@ class SimulatorSettings:
     ``/webhooks/twilio/sms``). ``seed`` makes every SID and every random delay reproducible.
     The ``callback_*`` fields tune status-callback delivery: the delay before each callback,
     how many times a callback that fails (connection error, timeout or 5xx) is retried, the
-    first back-off (doubled on each retry) and the time allowed for one attempt.
+    first back-off (doubled on each retry) and the time allowed for one attempt, counted from
+    when the request goes out: at most ``callback_concurrency`` webhooks are in flight at
+    once, and one waiting for its turn is not timing out (a burst of thousands of callbacks
+    to a slow server is delivered late, never given up unsent).
     ``control_from`` says who may use the control API: ``"loopback"`` (this machine only)
     or ``"any"``; by default ``CLINICTEXT_SIMULATOR_CONTROL_FROM``, else ``"loopback"``.
 
@@ -58,6 +61,7 @@ class SimulatorSettings:
     callback_retries: int = 3
     callback_backoff_ms: int = 100
     callback_timeout_s: float = 15.0
+    callback_concurrency: int = 100
     control_from: str = field(default_factory=_control_from_environment)
     history: int = field(default_factory=_history_from_environment)
 
@@ -67,5 +71,7 @@ class SimulatorSettings:
                 f"The simulator's control_from ({CONTROL_FROM_VARIABLE}) must be 'loopback' "
                 f"or 'any', not {self.control_from!r}."
             )
+        if self.callback_concurrency < 1:
+            raise ValueError("The simulator's callback_concurrency must be 1 or more.")
         if self.history < 0:
             raise ValueError(f"The simulator's history must be 0 or more, not {self.history}.")
