@@ -56,11 +56,14 @@ from bench import seed as seeding
 from bench.http_clients import machine_info
 from bench.load import LoadResult, RequestSpec, cpu_seconds, run_load
 from bench.scale_e2e import base_env, helper_server, started
+from bench.scale_profile import profiled, top
 from clinictext.providers.factory import SIMULATOR_AUTH_TOKEN
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
 from clinictext.store.models import Patient
 
 console = Console(width=160)
+# With --profile: where raw py-spy profiles of the server under each measure's load go.
+PROFILE_DIR: Path | None = None
 MEASURES = ("healthz", "e2e", "webhooks", "send", "burst", "lists", "workers", "memory", "pacing")
 
 
@@ -170,6 +173,18 @@ def serving(url: str, api_key: str, *, dispatch: bool = False) -> Iterator[Serve
         yield Server(base, pid, api_key)
 
 
+@contextmanager
+def maybe_profiled(pid: int, name: str, out: dict[str, Any]) -> Iterator[None]:
+    """Under ``--profile``, py-spy on ``pid`` for the block; its top costs go to ``out``."""
+    if PROFILE_DIR is None:
+        yield
+        return
+    path = PROFILE_DIR / f"{out['backend']}-{name}.txt"
+    with profiled(pid, path):
+        yield
+    out.setdefault("profiles", {})[name] = top(path)
+
+
 def offset(make: Callable[[int], RequestSpec], by: int) -> Callable[[int], RequestSpec]:
     """``make`` numbering its requests from ``by`` (distinct bodies across blocks)."""
     return lambda n: make(n + by)
@@ -201,7 +216,11 @@ def measure_healthz(server: Server, sizes: Sizes, backend: str, out: dict[str, A
             n = sizes.healthz // blocks + (b < sizes.healthz % blocks)
             for name, (spec, pid) in targets.items():
                 cpu = cpu_seconds(pid)
-                results[name].merge(run_load(constant(spec), n, 20))
+                if name == "serve" and b == 0:
+                    with maybe_profiled(pid, "healthz", out):
+                        results[name].merge(run_load(constant(spec), n, 20))
+                else:
+                    results[name].merge(run_load(constant(spec), n, 20))
                 cpu_used[name] += cpu_seconds(pid) - cpu
         runs = {
             name: {
@@ -285,9 +304,10 @@ def measure_send_one(
 def measure_send_concurrent(
     server: Server, seeded: seeding.Seeded, sizes: Sizes, backend: str, out: dict[str, Any]
 ) -> list[Row]:
-    result = run_load(
-        _send_spec(server, seeded.sample_patient_ids[::-1]), sizes.concurrent, 20, timeout=30
-    )
+    with maybe_profiled(server.pid, "send_20_in_flight", out):
+        result = run_load(
+            _send_spec(server, seeded.sample_patient_ids[::-1]), sizes.concurrent, 20, timeout=30
+        )
     out["send_20_in_flight"] = {**result.summary(), "history": seeded.messages}
     p99 = result.percentile(99)
     accepted = result.ok((202,))
@@ -373,7 +393,8 @@ def measure_lists(
         ("patient_search", search, f"GET /patients?q=<prefix>, {seeded.patients:,} patients"),
     ):
         run_load(make, 10, 1)
-        result = run_load(make, sizes.lists, 1)
+        with maybe_profiled(server.pid, name, out):
+            result = run_load(make, sizes.lists, 1)
         out[name] = result.summary()
         p95 = result.percentile(95)
         rows.append(
@@ -441,7 +462,8 @@ def measure_webhooks(
         ("inbound", inbound, sizes.webhooks, (200,)),
         ("status", status, min(sizes.webhooks, max(len(seeded.in_flight), 1)), (204,)),
     ):
-        result = run_load(make, total, 50, timeout=10, deadline=max(60.0, total / 10))
+        with maybe_profiled(server.pid, f"webhook_{name}", out):
+            result = run_load(make, total, 50, timeout=10, deadline=max(60.0, total / 10))
         health = run_load(constant(RequestSpec("GET", f"{server.base}/healthz")), 1, 1, timeout=10)
         wedged = result.hung + result.errors + result.not_sent + (1 - health.ok((200,)))
         summary = {**result.summary(), "healthz_after": health.ok((200,)) == 1}
@@ -657,6 +679,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--patients", type=int, help="patients of the seeded history")
     parser.add_argument("--history", type=int, help="texts of the large seeded history")
     parser.add_argument("--json", default="bench/results/scale.json")
+    parser.add_argument(
+        "--profile",
+        action="store_true",
+        help="py-spy the server under each HTTP measure; print the top costs",
+    )
     args = parser.parse_args(argv)
     sizes = TINY if args.tiny else QUICK if args.quick else Sizes()
     if args.long_texts:
@@ -668,6 +695,9 @@ def main(argv: list[str] | None = None) -> int:
             sizes, large_history=args.history, small_history=min(sizes.small_history, args.history)
         )
     wanted = set(args.only)
+    if args.profile:
+        global PROFILE_DIR
+        PROFILE_DIR = Path(args.json).with_suffix("").parent / "scale-profiles"
     load_before = os.getloadavg()
     began = time.perf_counter()
     rows: list[Row] = []
@@ -681,6 +711,12 @@ def main(argv: list[str] | None = None) -> int:
     machine["load_after"] = [round(x, 2) for x in os.getloadavg()]
     machine["cpu_count"] = os.cpu_count()
     print_table(rows, machine)
+    for data in results:
+        for name, profile in data.get("profiles", {}).items():
+            own = ", ".join(f"{frame} {pct}%" for frame, pct in profile["own"][:8])
+            mine = ", ".join(f"{frame} {pct}%" for frame, pct in profile["inclusive"][:8])
+            console.print(f"{data['backend']} {name}, own time: {own}")
+            console.print(f"{data['backend']} {name}, inclusive (project code): {mine}")
     out = Path(args.json)
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(
