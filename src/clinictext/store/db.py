@@ -22,6 +22,7 @@ from alembic import command
 from alembic.config import Config
 from sqlalchemy import Engine, Select, create_engine, event
 from sqlalchemy.engine import make_url
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 MIGRATIONS = Path(__file__).with_name("migrations")
@@ -99,8 +100,10 @@ class _TurnTakingConnection(sqlite3.Connection):
         if self.turn is None or self.holds_turn:
             return
         if not self.turn.acquire(BUSY_TIMEOUT_SECONDS):
-            # What SQLite itself says when its busy timeout runs out (answered 503).
-            raise sqlite3.OperationalError("database is locked")
+            # What SQLite itself says when its busy timeout runs out, raised as SQLAlchemy
+            # raises it (a database error answered 503, not an unexpected one).
+            locked = sqlite3.OperationalError("database is locked")
+            raise OperationalError("BEGIN IMMEDIATE", None, locked)
         self.holds_turn = True
 
     def give_up_turn(self) -> None:
