@@ -1,18 +1,22 @@
-"""What every request passes through before the routes: the body-size cap, a query string
-without NUL characters, and access logs that name no patient.
+"""What every request passes through before the routes: the health check, the body-size
+cap, a query string without NUL characters, and access logs that name no patient.
 
-The cap is pure ASGI (no ``BaseHTTPMiddleware``): it reads the body as it streams in and
-answers 413 as soon as it passes the limit, before anything parses it, whether the client
-declared a ``Content-Length`` or sent it in chunks.
+All of it is pure ASGI (no ``BaseHTTPMiddleware``, which costs a task group and a stream a
+request). The cap reads the body as it streams in and answers 413 as soon as it passes the
+limit, before anything parses it, whether the client declared a ``Content-Length`` or sent
+it in chunks.
 """
 
 from __future__ import annotations
 
+import asyncio
 import json
 import logging
 import traceback
+from collections.abc import Callable
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
@@ -145,6 +149,73 @@ class NulFreeQuery:
             await send({"type": "http.response.body", "body": body})
             return
         await self.app(scope, receive, send)
+
+
+class HealthCheck:
+    """Answers ``GET /healthz`` ahead of the framework, once the database has answered.
+
+    A load balancer asks often, and through FastAPI a sync route costs a thread hop,
+    dependency solving, a response model and every middleware: several times the work of
+    the check itself. Here each check waits for a probe of the database (``probe``, run in
+    a worker thread) that *began after the check arrived*, so every 200 still proves the
+    database answered; checks that arrive together share one probe. When the probe fails,
+    the check is handed to the app's own ``/healthz`` route, which tries again and answers
+    the failure as every route does (503 with ``Retry-After``).
+    """
+
+    PATH = "/healthz"
+
+    def __init__(self, app: ASGIApp, probe: Callable[[], None], body: bytes) -> None:
+        self.app = app
+        self.probe = probe
+        self.body = body
+        self._next: asyncio.Future[None] | None = None  # the probe not yet begun
+        self._runner: asyncio.Task[None] | None = None
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if (
+            scope["type"] != "http"
+            or scope["path"] != self.PATH
+            or scope["method"] != "GET"
+            or scope.get("query_string")
+        ):
+            await self.app(scope, receive, send)
+            return
+        try:
+            await asyncio.shield(self._join_next_probe())
+        except Exception:  # the route probes again and answers the failure
+            await self.app(scope, receive, send)
+            return
+        await send(
+            {
+                "type": "http.response.start",
+                "status": 200,
+                "headers": [
+                    (b"content-type", b"application/json"),
+                    (b"content-length", str(len(self.body)).encode()),
+                ],
+            }
+        )
+        await send({"type": "http.response.body", "body": self.body})
+
+    def _join_next_probe(self) -> asyncio.Future[None]:
+        if self._runner is None or self._runner.done():  # (a runner may die with its loop)
+            self._next = asyncio.get_running_loop().create_future()
+            self._runner = asyncio.create_task(self._run_probes())
+        elif self._next is None:
+            self._next = asyncio.get_running_loop().create_future()
+        return self._next
+
+    async def _run_probes(self) -> None:
+        while self._next is not None:
+            probed, self._next = self._next, None
+            try:
+                await anyio.to_thread.run_sync(self.probe)
+            except Exception as exc:
+                probed.set_exception(exc)
+                probed.exception()  # retrieved: every waiter falls back to the route
+            else:
+                probed.set_result(None)
 
 
 # --- logs -------------------------------------------------------------------------------
