@@ -582,6 +582,12 @@ def measure_e2e(backend: str, sizes: Sizes, wanted: set[str], out: dict[str, Any
     return rows
 
 
+def one_e2e(
+    backend: str, sizes: Sizes, measure: str, out: dict[str, Any]
+) -> Callable[[], list[Row]]:
+    return lambda: measure_e2e(backend, sizes, {measure}, out)
+
+
 # -- one backend -----------------------------------------------------------------------------
 
 
@@ -594,8 +600,26 @@ def _phones(url: str, ids: list[int]) -> list[str]:
         engine.dispose()
 
 
+class Guarded(list[Row]):
+    """The rows of one backend; a measure that fails adds a failed row and the run goes on."""
+
+    def __init__(self, backend: str) -> None:
+        super().__init__()
+        self.backend = backend
+
+    def run(self, measure: str, fn: Callable[[], list[Row]]) -> None:
+        try:
+            self.extend(fn())
+        except Exception as err:  # the other measures are still worth having
+            console.print_exception(max_frames=4)
+            self.append(
+                Row(self.backend, measure, "did not finish", f"{type(err).__name__}: {err}"[:300],
+                    "", met=False)
+            )  # fmt: skip
+
+
 def run_backend(backend: str, sizes: Sizes, wanted: set[str]) -> tuple[list[Row], dict[str, Any]]:
-    rows: list[Row] = []
+    rows = Guarded(backend)
     out: dict[str, Any] = {"backend": backend}
     seeded_needed = wanted & {"healthz", "webhooks", "send", "lists"}
     if seeded_needed:
@@ -608,9 +632,9 @@ def run_backend(backend: str, sizes: Sizes, wanted: set[str]) -> tuple[list[Row]
             out["seed"] = [_seed_info(seeded)]
             with serving(url, seeded.api_key) as server:
                 if "healthz" in wanted:
-                    rows += measure_healthz(server, sizes, backend, out)
+                    rows.run("healthz", lambda: measure_healthz(server, sizes, backend, out))
                 if small:
-                    rows += measure_send_one(server, seeded, sizes, backend, out)
+                    rows.run("send", lambda: measure_send_one(server, seeded, sizes, backend, out))
             if small:
                 console.print(f"{backend}: adding texts up to {sizes.large_history:,} …")
                 seeded = seeding.seed(
@@ -624,18 +648,26 @@ def run_backend(backend: str, sizes: Sizes, wanted: set[str]) -> tuple[list[Row]
             if wanted & {"send", "lists", "webhooks"}:
                 phones = _phones(url, seeded.sample_patient_ids)
                 with serving(url, seeded.api_key) as server:
+                    big = seeded
                     if small:
-                        rows += measure_send_one(server, seeded, sizes, backend, out)
-                        rows += measure_send_concurrent(server, seeded, sizes, backend, out)
+                        rows.run("send", lambda: measure_send_one(server, big, sizes, backend, out))
+                        rows.run(
+                            "send",
+                            lambda: measure_send_concurrent(server, big, sizes, backend, out),
+                        )
                     if "lists" in wanted:
-                        rows += measure_lists(server, seeded, sizes, backend, out)
+                        rows.run("lists", lambda: measure_lists(server, big, sizes, backend, out))
                     if "webhooks" in wanted:
-                        rows += measure_webhooks(server, seeded, phones, sizes, backend, out)
+                        rows.run(
+                            "webhooks",
+                            lambda: measure_webhooks(server, big, phones, sizes, backend, out),
+                        )
     if "burst" in wanted:
-        rows += measure_burst(backend, sizes, out)
-    if wanted & {"e2e", "workers", "memory", "pacing"}:
-        rows += measure_e2e(backend, sizes, wanted, out)
-    return rows, out
+        rows.run("burst", lambda: measure_burst(backend, sizes, out))
+    for measure in ("e2e", "workers", "memory", "pacing"):
+        if measure in wanted:
+            rows.run(measure, one_e2e(backend, sizes, measure, out))
+    return list(rows), out
 
 
 def _seed_info(seeded: seeding.Seeded) -> dict[str, Any]:

@@ -25,12 +25,13 @@ import signal
 import subprocess
 import sys
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, TypeVar
 
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from tests.pg import free_port
 from tests.support import queue_texts, seed_clinic, wait_http
 
@@ -41,6 +42,7 @@ from clinictext.store.db import make_engine, session_factory
 from clinictext.store.models import Message
 
 BIN = dispatch.BIN
+T = TypeVar("T")
 PATIENTS = 50
 FIRST_PHONE = 14155552000
 
@@ -140,15 +142,34 @@ def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
     }
 
 
+def _retried(read: Callable[[], T], attempts: int = 20) -> T:
+    """``read()``, tried again while SQLite's lock is busy (a loaded machine can hold it for
+    longer than the engine's bounded wait)."""
+    for attempt in range(attempts):
+        try:
+            return read()
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.2)
+    raise AssertionError("unreachable")
+
+
 def _counts(engine: Any) -> dict[str, int]:
-    with engine.connect() as conn:
-        rows = conn.execute(select(Message.status, func.count()).group_by(Message.status)).all()
-    return {status: count for status, count in rows}
+    def read() -> dict[str, int]:
+        with engine.connect() as conn:
+            rows = conn.execute(select(Message.status, func.count()).group_by(Message.status)).all()
+        return {status: count for status, count in rows}
+
+    return _retried(read)
 
 
 def _first_handed(engine: Any) -> datetime | None:
-    with engine.connect() as conn:
-        value = conn.execute(select(func.min(Message.handed_at))).scalar_one()
+    def read() -> Any:
+        with engine.connect() as conn:
+            return conn.execute(select(func.min(Message.handed_at))).scalar_one()
+
+    value = _retried(read)
     if value is None:
         return None
     if isinstance(value, str):  # SQLite's min() of a timestamp column is its stored text
@@ -249,15 +270,19 @@ def end_to_end(
             rss.setdefault(name, [float("nan")]).append(rss_mib(pid))
             peak[name] = max(peak[name], rss[name][-1])
         if keep is not None:
-            with engine.connect() as conn:
-                keep["handed"] = [
-                    (sender, at, segments)
-                    for sender, at, segments in conn.execute(
-                        select(Message.from_phone, Message.handed_at, Message.segments)
-                        .where(Message.handed_at.is_not(None))
-                        .order_by(Message.handed_at)
-                    )
-                ]
+
+            def handed() -> list[tuple[Any, ...]]:
+                with engine.connect() as conn:
+                    return [
+                        tuple(row)
+                        for row in conn.execute(
+                            select(Message.from_phone, Message.handed_at, Message.segments)
+                            .where(Message.handed_at.is_not(None))
+                            .order_by(Message.handed_at)
+                        )
+                    ]
+
+            keep["handed"] = _retried(handed)
             keep["mps"] = mps
     result: dict[str, Any] = {
         "backend": backend,
