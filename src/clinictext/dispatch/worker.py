@@ -16,6 +16,7 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.config import Settings
+from clinictext.dispatch import wake
 from clinictext.dispatch.claims import Claim, claim_due
 from clinictext.dispatch.handoff import hand_off
 from clinictext.dispatch.pacing import Pacer
@@ -44,6 +45,9 @@ class DispatchConfig:
     lease: timedelta = timedelta(seconds=60)
     horizon: timedelta = timedelta(seconds=2)
     idle_sleep: float = 0.2
+    # While notifications of new work arrive (PostgreSQL), the poll is only the fallback
+    # for texts that fall due later.
+    listening_poll: float = 1.0
     probe_every: float = 2.0
     verification_every: timedelta = timedelta(seconds=60)
     automation_every: timedelta = timedelta(seconds=2)
@@ -90,6 +94,8 @@ class Dispatcher:
         self.sent = 0
         self._stop = asyncio.Event()  # set on SIGTERM: claimed texts not handed over go back
         self.pacer = Pacer()
+        self._wake = asyncio.Event()  # new work was written: look now, not at the next poll
+        self._listening = False
 
     async def _db(self, fn: Any, *args: Any) -> Any:
         def run() -> Any:
@@ -101,16 +107,42 @@ class Dispatcher:
     async def run(self, stop: asyncio.Event) -> None:
         log.info("dispatcher %s started", self.name)
         self._stop = stop
-        while not stop.is_set():
-            try:
-                busy = await self.step()
-            except Exception:  # keep dispatching through a bad round; it is logged
-                log.exception("dispatch round failed")
-                busy = False
-            if not busy:
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(stop.wait(), timeout=self.config.idle_sleep)
+        engine = self.factory.kw["bind"]
+        loop = asyncio.get_running_loop()
+        unwatch = wake.watch_inserts(engine, lambda: loop.call_soon_threadsafe(self._wake.set))
+        listener = None
+        if engine.dialect.name == "postgresql":
+            listener = asyncio.create_task(wake.listen(engine, self._wake.set, self._listen_state))
+        try:
+            while not stop.is_set():
+                self._wake.clear()
+                try:
+                    busy = await self.step()
+                except Exception:  # keep dispatching through a bad round; it is logged
+                    log.exception("dispatch round failed")
+                    busy = False
+                if not busy:
+                    await self._idle()
+        finally:
+            unwatch()
+            if listener is not None:
+                listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await listener
         log.info("dispatcher %s stopped", self.name)
+
+    def _listen_state(self, listening: bool) -> None:
+        self._listening = listening
+
+    async def _idle(self) -> None:
+        """Until new work is written, the poll interval passes, or the worker stops."""
+        timeout = self.config.listening_poll if self._listening else self.config.idle_sleep
+        waits = [asyncio.create_task(self._wake.wait()), asyncio.create_task(self._stop.wait())]
+        try:
+            await asyncio.wait(waits, timeout=timeout, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for w in waits:
+                w.cancel()
 
     async def step(self) -> bool:
         """One round; True when there was work (so the next round starts at once)."""
