@@ -1,19 +1,26 @@
-"""Patients: who the clinic texts, with their wireless phone read and flagged."""
+"""Patients: who the clinic texts, with their wireless phone read and flagged.
+
+Finding a patient (``list_patients``) is one indexed query whatever the size of the
+practice: a name is found by the start of its first or last name, case and accents aside,
+through the folded name keys the model keeps (``store.models.name_keys``), each read as a
+range of one btree index; an external id or a phone number through their own indexes.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import and_, or_, select, update
 from sqlalchemy.orm import Session
+from sqlalchemy.sql.elements import ColumnElement
 
 from clinictext.domain.phones import ParsedPhone, PhoneError, PhoneStatus, parse_phone
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid, NotFound
 from clinictext.services.orgs import get_org, validate_timezone
-from clinictext.store.models import Commlog, ConsentEventRow, Message, Patient
+from clinictext.store.models import Commlog, ConsentEventRow, Message, Patient, search_words
 
 EDITABLE = ("first_name", "last_name", "phone", "timezone", "external_id", "language")
 
@@ -161,6 +168,48 @@ def parse_cursor(cursor: str | None) -> int | None:
     return int(cursor)
 
 
+def prefix_range(prefix: str) -> tuple[str, str]:
+    """The bounds ``[low, high)`` of the strings that start with ``prefix`` in code point
+    order (bytewise UTF-8, as the name keys compare): its last character incremented."""
+    while prefix:
+        following = ord(prefix[-1]) + 1
+        if 0xD800 <= following <= 0xDFFF:  # no string holds a surrogate: skip them
+            following = 0xE000
+        if following <= 0x10FFFF:
+            return prefix, prefix[:-1] + chr(following)
+        prefix = prefix[:-1]
+    return "", "\U0010ffff"
+
+
+def _phone_in(q: str, country: str) -> str | None:
+    """The number ``q`` is, when it reads as a phone number (it has enough digits)."""
+    if sum(ch.isdecimal() for ch in q) < 7:
+        return None
+    try:
+        return parse_phone(q, country).e164
+    except PhoneError:
+        return None
+
+
+def matching(org_id: int, q: str, country: str) -> ColumnElement[bool]:
+    """The patients ``q`` finds: by the start of the first or last name (then the other:
+    "smi" and "john sm" find John Smith), by external id, or by phone number.
+
+    Each alternative carries the organization, so each is one index range on its own.
+    """
+    mine = Patient.organization_id == org_id
+    terms: list[ColumnElement[bool]] = [and_(mine, Patient.external_id == q.strip())]
+    words = search_words(q)
+    if words:
+        low, high = prefix_range(words)
+        terms.append(and_(mine, Patient.name_key >= low, Patient.name_key < high))
+        terms.append(and_(mine, Patient.surname_key >= low, Patient.surname_key < high))
+    phone = _phone_in(q, country)
+    if phone is not None:
+        terms.append(and_(mine, Patient.phone == phone))
+    return or_(*terms)
+
+
 def list_patients(
     session: Session,
     org_id: int,
@@ -177,12 +226,8 @@ def list_patients(
     if phone:
         parsed = read_phone(phone, org.country)
         query = query.where(Patient.phone == (parsed.e164 if parsed else None))
-    if q:
-        escaped = q.strip().lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-        full = func.lower(Patient.first_name + " " + Patient.last_name)
-        query = query.where(
-            or_(full.like(f"%{escaped}%", escape="\\"), Patient.external_id == q.strip())
-        )
+    if q and q.strip():
+        query = query.where(matching(org_id, q, org.country))
     if unknown_sender is not None:
         query = query.where(Patient.unknown_sender.is_(unknown_sender))
     if flag is not None:

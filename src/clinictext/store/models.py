@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -19,7 +20,7 @@ from sqlalchemy import (
     text,
     true,
 )
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
 from clinictext.store.types import BigId, UTCDateTime
 
@@ -116,11 +117,59 @@ class SenderNumber(Base):
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
+# Staff find a patient by the start of a first or last name (GET /patients?q=), whatever
+# the case and accents: the name is stored folded ("José Peña" is "jose pena") in two
+# orders, first-last and last-first, so that one btree range on either key serves the
+# prefix search on SQLite and PostgreSQL alike, with no extension. The keys compare
+# bytewise (SQLite's default; collation "C" on PostgreSQL), so the keys in the range
+# [prefix, prefix with its last character incremented) are exactly those starting with it.
+NAME_KEY_CHARS = 200
+NameKey = String(NAME_KEY_CHARS).with_variant(String(NAME_KEY_CHARS, collation="C"), "postgresql")
+_LETTER_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d"})
+_JOINERS = frozenset("'\u2019\u02bc`")  # O'Brien is found as "obrien" and as "o'b"
+
+
+def search_words(raw: str) -> str:
+    """``raw`` as names are compared: lower case, no accents, words one space apart."""
+    kept = []
+    for ch in unicodedata.normalize("NFKD", raw.casefold()).translate(_LETTER_FOLDS):
+        if ch.isalnum():
+            kept.append(ch)
+        elif ch not in _JOINERS and unicodedata.category(ch)[0] != "M":  # M: accents
+            kept.append(" ")
+    return " ".join("".join(kept).split())[:NAME_KEY_CHARS]
+
+
+def name_keys(first: str | None, last: str | None) -> tuple[str, str]:
+    """A patient's stored search keys: the folded name first-last, and last-first."""
+    first, last = first or "", last or ""
+    return search_words(f"{first} {last}"), search_words(f"{last} {first}")
+
+
+def _inserted_name_keys(context: Any) -> tuple[str, str]:
+    row = context.get_current_parameters()
+    return name_keys(row.get("first_name"), row.get("last_name"))
+
+
 class Patient(Base):
     __tablename__ = "patients"
     __table_args__ = (
+        # The patient list (GET /patients), by id.
         Index("ix_patients_org_id", "organization_id", "id"),
+        # GET /patients?phone=, and the inbound text's "who is this number".
         Index("ix_patients_org_phone", "organization_id", "phone"),
+        # GET /patients?q=: the start of a first name (and of the last name after it).
+        Index("ix_patients_org_name_key", "organization_id", "name_key"),
+        # GET /patients?q=: the start of a last name (and of the first name after it).
+        Index("ix_patients_org_surname_key", "organization_id", "surname_key"),
+        # GET /patients?flag=revocation_review: the few patients waiting for review.
+        Index(
+            "ix_patients_org_review",
+            "organization_id",
+            "id",
+            sqlite_where=text("review_flag IS NOT NULL"),
+            postgresql_where=text("review_flag IS NOT NULL"),
+        ),
         Index(
             "uq_patients_org_external_id",
             "organization_id",
@@ -138,6 +187,14 @@ class Patient(Base):
     )
     first_name: Mapped[str] = mapped_column(String(100))
     last_name: Mapped[str] = mapped_column(String(100))
+    # Kept by ``_keep_name_keys`` on every change of a name through the ORM, and filled
+    # in by their defaults for rows inserted without it (bulk loads).
+    name_key: Mapped[str | None] = mapped_column(
+        NameKey, default=lambda ctx: _inserted_name_keys(ctx)[0]
+    )
+    surname_key: Mapped[str | None] = mapped_column(
+        NameKey, default=lambda ctx: _inserted_name_keys(ctx)[1]
+    )
     phone: Mapped[str | None] = mapped_column(String(20))
     phone_status: Mapped[str] = mapped_column(String(10))
     phone_reason: Mapped[str] = mapped_column(String(200), default="")
@@ -158,6 +215,13 @@ class Patient(Base):
     )
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+    @validates("first_name", "last_name")
+    def _keep_name_keys(self, field: str, value: str) -> str:
+        first = value if field == "first_name" else self.first_name
+        last = value if field == "last_name" else self.last_name
+        self.name_key, self.surname_key = name_keys(first, last)
+        return value
 
 
 class Lead(Base):
@@ -219,8 +283,14 @@ class ConsentEventRow(Base):
 class Message(Base):
     __tablename__ = "messages"
     __table_args__ = (
+        # A patient's messages newest first (GET /patients/{id}/messages, GET
+        # /messages?patient_id=, the conversation page) and the inbox's newest message.
         Index("ix_messages_org_patient", "organization_id", "patient_id", "id"),
         Index("ix_messages_org_created", "organization_id", "created_at"),
+        # GET /messages, newest first, and with ?direction= (half of them either way).
+        Index("ix_messages_org_id", "organization_id", "id"),
+        # GET /messages?status=, newest first: a rare status is not a walk through history.
+        Index("ix_messages_org_status", "organization_id", "status", "id"),
         # The dispatcher's outbox: only due rows, ordered by lane then due time.
         Index(
             "ix_messages_outbox",
