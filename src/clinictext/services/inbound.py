@@ -28,12 +28,55 @@ class Received:
     replies: list[Message] = field(default_factory=list)
 
 
+# What a batch of texts read up front (``preload``), kept in the session's ``info`` for
+# the length of the batch's transaction.
+_NEW_SIDS = "clinictext_inbound_new_sids"  # provider ids not stored when the batch began
+_SENDERS = "clinictext_inbound_senders"  # number texted -> its sender number, or None
+
+
+def preload(session: Session, texts: list[InboundText]) -> None:
+    """Read, in two queries, what a batch of texts needs before each is received: which
+    of them are stored already, and the numbers they were sent to."""
+    if not texts:
+        return
+    sids = {t.provider_id for t in texts}
+    stored = set(session.scalars(select(Message.provider_id).where(Message.provider_id.in_(sids))))
+    numbers = {t.to for t in texts}
+    senders = {
+        s.number: s
+        for s in session.scalars(select(SenderNumber).where(SenderNumber.number.in_(numbers)))
+    }
+    session.info[_NEW_SIDS] = sids - stored
+    session.info[_SENDERS] = {n: senders.get(n) for n in numbers}
+
+
+def forget_preloaded(session: Session) -> None:
+    """After a rollback to a savepoint the preloaded answers may be stale: ask again."""
+    session.info.pop(_NEW_SIDS, None)
+    session.info.pop(_SENDERS, None)
+
+
+def _stored(session: Session, provider_id: str) -> Message | None:
+    new: set[str] | None = session.info.get(_NEW_SIDS)
+    if new is not None and provider_id in new:
+        new.discard(provider_id)  # stored by this text: a second copy in the batch is not new
+        return None
+    return session.scalar(select(Message).where(Message.provider_id == provider_id))
+
+
+def _sender(session: Session, number: str) -> SenderNumber | None:
+    senders: dict[str, SenderNumber | None] | None = session.info.get(_SENDERS)
+    if senders is not None and number in senders:
+        return senders[number]
+    return session.scalar(select(SenderNumber).where(SenderNumber.number == number))
+
+
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
     """Store an inbound text once per provider id; unknown senders become patients."""
-    existing = session.scalar(select(Message).where(Message.provider_id == text.provider_id))
+    existing = _stored(session, text.provider_id)
     if existing is not None:
         return Received(existing, duplicate=True)
-    sender = session.scalar(select(SenderNumber).where(SenderNumber.number == text.to))
+    sender = _sender(session, text.to)
     if sender is None:
         return Received(None, duplicate=False)
     org_id = sender.organization_id

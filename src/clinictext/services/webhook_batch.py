@@ -3,9 +3,10 @@
 A status callback on its own costs a transaction (BEGIN, two lookups, a flush, a
 commit); at a carrier's burst rate the commits, and on SQLite the one write lock, are the
 whole cost. ``apply_batch`` applies everything that arrived together in ONE transaction:
-the messages and superseded attempts the status callbacks name are read in two queries,
-each callback and text is applied in arrival order exactly as it would be alone
-(``status_updates.receive_callback``, ``inbound.receive``), and the batch commits once.
+what the batch will look up is read first in a few queries (the messages and superseded
+attempts its status callbacks name, which of its texts are stored already, the numbers
+texted), each callback and text is then applied in arrival order exactly as it would be
+alone (``status_updates.receive_callback``, ``inbound.receive``), and the batch commits once.
 The caller answers each webhook only after that commit (``webhook_batch_writer``).
 
 One bad callback must not cost the others: the batch is first tried straight through (no
@@ -113,11 +114,11 @@ def _apply_each(
                     outcome = _apply(session, item, policy, rng)
             except IntegrityError:
                 # The same text stored at once by another process: it is durable there.
-                status_updates.forget_preloaded(session)
+                _forget(session)
                 outcome = DONE if isinstance(item, InboundItem) else REFUSED
             except Exception:
                 log.exception("a webhook could not be applied; the provider will retry it")
-                status_updates.forget_preloaded(session)
+                _forget(session)
                 outcome = REFUSED
             outcomes.append(outcome)
     return outcomes
@@ -127,6 +128,12 @@ def _preload(session: Session, items: Sequence[Item]) -> None:
     status_updates.preload_for_callbacks(
         session, [(i.report.provider_id, i.message_id) for i in items if isinstance(i, StatusItem)]
     )
+    inbound.preload(session, [i.text for i in items if isinstance(i, InboundItem)])
+
+
+def _forget(session: Session) -> None:
+    status_updates.forget_preloaded(session)
+    inbound.forget_preloaded(session)
 
 
 def _apply(session: Session, item: Item, policy: RetryPolicy, rng: random.Random) -> Outcome:
