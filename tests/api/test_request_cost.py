@@ -9,12 +9,14 @@ neither. (How fast these are is measured by the benchmarks, not asserted here.)
 
 from __future__ import annotations
 
+import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 from fastapi.testclient import TestClient
 
 from clinictext import __version__
+from clinictext.api import middleware
 from clinictext.api.app import create_app
 from clinictext.config import Settings
 from clinictext.services import orgs
@@ -90,3 +92,23 @@ def test_pages_carry_security_headers_and_server_timing_and_api_answers_do_not(
     api = ready_org.get("/org")
     assert "server-timing" not in api.headers
     assert "content-security-policy" not in api.headers
+
+
+def _access_record(path: str, status: int) -> logging.LogRecord:
+    return logging.LogRecord(
+        "uvicorn.access",
+        logging.INFO,
+        __file__,
+        1,
+        '%s - "%s %s HTTP/%s" %d',
+        ("127.0.0.1:5000", "GET", path, "1.1", status),
+        None,
+    )
+
+
+def test_passing_health_checks_are_left_out_of_the_access_log_and_failing_ones_kept() -> None:
+    log = middleware.ACCESS_LOG_FILTER
+    assert not log.filter(_access_record("/healthz", 200))
+    assert log.filter(_access_record("/healthz", 503))
+    assert log.filter(_access_record("/healthz?from=balancer", 503))
+    assert log.filter(_access_record("/api/v1/org", 200))

@@ -222,17 +222,23 @@ class HealthCheck:
 
 
 class PathOnlyAccessLog(logging.Filter):
-    """Drops the query string from uvicorn's access log lines.
+    """Drops the query string from uvicorn's access log lines, and the lines of health
+    checks that passed.
 
     Queries carry patients' names and numbers (``/api/v1/patients?q=Ana&phone=...``); the
-    path and the status are what an operator needs.
+    path and the status are what an operator needs. A load balancer's passing checks are
+    most of the lines and say nothing (and writing them cost a quarter of a check); a
+    failing one is kept.
     """
 
     def filter(self, record: logging.LogRecord) -> bool:
         args = record.args
         # uvicorn logs '%s - "%s %s HTTP/%s" %d' with (client, method, path, version, status).
         if isinstance(args, tuple) and len(args) == 5 and isinstance(args[2], str):
-            record.args = (args[0], args[1], args[2].split("?", 1)[0], args[3], args[4])
+            path = args[2].split("?", 1)[0]
+            if path == HealthCheck.PATH and args[4] == 200:
+                return False
+            record.args = (args[0], args[1], path, args[3], args[4])
         return True
 
 

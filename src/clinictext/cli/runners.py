@@ -48,6 +48,14 @@ def serve(
     dispatch: Annotated[
         bool, typer.Option("--dispatch/--no-dispatch", help="Run the dispatch worker too.")
     ] = True,
+    access_log: Annotated[
+        bool,
+        typer.Option(
+            "--access-log/--no-access-log",
+            help="Log a line per request (path and status only; passing health checks are "
+            "left out).",
+        ),
+    ] = True,
 ) -> None:
     """Apply migrations and run the API, the webhooks, the dispatcher and (with the
     simulator provider) the carrier simulator, in one process."""
@@ -90,6 +98,7 @@ def serve(
         host=host,
         port=port,
         log_level=settings.log_level.lower(),
+        access_log=access_log,
         timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
     )
 
