@@ -1,4 +1,9 @@
-"""webhook intake
+"""webhook intake: nothing to change
+
+Webhooks are recorded where they land (messages, parked callbacks), by a group commit
+that answers each only once committed (``services.webhook_batch_writer``); an intake
+table applied later would answer a patient's STOP before it took effect. This revision
+keeps its place in the chain.
 
 Revision ID: 0009
 Revises: 0008
