@@ -15,6 +15,17 @@ def _fits(times: Sequence[datetime], t: datetime, daily: int, weekly: int) -> bo
     return in_day < daily and in_week < weekly
 
 
+def counted_since(now: datetime) -> datetime:
+    """Texts at or before this moment never change ``next_allowed`` for any ``at >= now``.
+
+    Such a text is outside both windows of every candidate time from ``now`` on, and the
+    candidates it adds (its time plus a day or a week) are no later than ``now``; so the
+    send path reads only the texts after it, a window of a week however old the patient's
+    history.
+    """
+    return now - WEEK
+
+
 def next_allowed(times: Sequence[datetime], at: datetime, daily: int, weekly: int) -> datetime:
     """The earliest time from ``at`` when one more automated text stays within the cap.
 

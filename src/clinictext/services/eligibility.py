@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import func, select
+from sqlalchemy import ColumnElement, func, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import (
@@ -26,15 +26,16 @@ from clinictext.domain.phones import PhoneStatus
 from clinictext.domain.replies import in_conversation
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
-from clinictext.services.leads import get_lead
 from clinictext.services.numbers import list_numbers
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import get_patient
-from clinictext.store.models import Message, Organization, Patient
+from clinictext.store.models import Lead, ManualSpend, Message, Organization, Patient
 
-# Staff-typed message kinds, which the monthly manual spend limit covers.
+# Staff-typed message kinds, which the monthly manual spend limit covers. The running
+# totals' triggers (migration 0007) name the same kinds and statuses.
 MANUAL_KINDS = ("manual", "lead")
 _NOT_BILLED = (Status.FAILED.value, Status.CANCELED.value)
+QUARTER_HOUR = 900  # seconds; the running totals' unit of time
 
 
 @dataclass(frozen=True)
@@ -66,17 +67,71 @@ def month_start(org: Organization, now: datetime) -> datetime:
 
 
 def manual_spend_micros(session: Session, org: Organization, now: datetime) -> int:
-    """What staff-typed texts cost this calendar month (organization's time zone)."""
+    """What staff-typed texts cost this calendar month (organization's time zone).
+
+    Read from the running totals per quarter hour (``ManualSpend``), which the database
+    keeps in step with every write of a text: one indexed range of at most a month of
+    quarter hours, however many texts the organization has sent. A month that starts off
+    a quarter hour (no time zone in use today) adds its first minutes from the texts.
+    """
+    start = month_start(org, now)
+    epoch = int(start.timestamp())
+    first_quarter = -(-epoch // QUARTER_HOUR)  # the first whole quarter hour from start
+    total = session.scalar(
+        select(func.coalesce(func.sum(ManualSpend.micros), 0)).where(
+            ManualSpend.organization_id == org.id, ManualSpend.quarter_hour >= first_quarter
+        )
+    )
+    if start.timestamp() != first_quarter * QUARTER_HOUR:
+        total = (total or 0) + (
+            session.scalar(
+                select(func.coalesce(func.sum(Message.cost_micros), 0)).where(
+                    *_billed(org.id),
+                    Message.created_at >= start,
+                    Message.created_at < datetime.fromtimestamp(first_quarter * QUARTER_HOUR, UTC),
+                )
+            )
+            or 0
+        )
+    return int(total or 0)
+
+
+def manual_spend_scan(session: Session, org: Organization, now: datetime) -> int:
+    """The same figure summed from every text of the month: what the totals must equal."""
     total = session.scalar(
         select(func.coalesce(func.sum(Message.cost_micros), 0)).where(
-            Message.organization_id == org.id,
-            Message.direction == "outbound",
-            Message.kind.in_(MANUAL_KINDS),
-            Message.status.not_in(_NOT_BILLED),
-            Message.created_at >= month_start(org, now),
+            *_billed(org.id), Message.created_at >= month_start(org, now)
         )
     )
     return int(total or 0)
+
+
+def _billed(org_id: int) -> tuple[ColumnElement[bool], ...]:
+    return (
+        Message.organization_id == org_id,
+        Message.direction == "outbound",
+        Message.kind.in_(MANUAL_KINDS),
+        Message.status.not_in(_NOT_BILLED),
+    )
+
+
+def _patient_org_lead(
+    session: Session, org_id: int, patient_id: int
+) -> tuple[Patient, Organization, Lead | None]:
+    """The patient, their organization and their lead (if any) in one query; the same
+    ``NotFound`` as ``get_org`` and ``get_patient`` when one is missing."""
+    row = session.execute(
+        select(Patient, Organization, Lead)
+        .join(Organization, Organization.id == Patient.organization_id)
+        .outerjoin(Lead, (Lead.patient_id == Patient.id) & (Lead.organization_id == org_id))
+        .where(Patient.id == patient_id, Patient.organization_id == org_id)
+    ).first()
+    if row is None:
+        get_org(session, org_id)
+        get_patient(session, org_id, patient_id)
+        raise AssertionError("unreachable: one of them raised NotFound")
+    patient, org, lead = row
+    return patient, org, lead
 
 
 def evaluate_patient(
@@ -90,13 +145,11 @@ def evaluate_patient(
     segments: int = 0,
 ) -> Verdict:
     """The full checklist for texting ``patient_id`` on ``channel``; ``segments`` prices it."""
-    org = get_org(session, org_id)
-    patient = get_patient(session, org_id, patient_id)
+    patient, org, lead = _patient_org_lead(session, org_id, patient_id)
     senders = [
         SenderFact(n.number, n.kind, Verification(n.verification), n.id)
         for n in list_numbers(session, org_id, channel)
     ]
-    lead = get_lead(session, org_id, patient_id)
     limit = org.manual_spend_limit_cents
     facts = TextingFacts(
         sms_enabled=org.sms_enabled,
@@ -110,9 +163,10 @@ def evaluate_patient(
         consent=consent_service.current(session, org_id, patient.phone),
         lead_stage=LeadStage(lead.stage) if lead else None,
         lead_substatus=lead.substatus if lead else None,
+        # Without a limit the figure is not shown, so it is not read.
         month_spend_usd=(
             micros_to_usd(manual_spend_micros(session, org, now))
-            if kind is SendKind.MANUAL
+            if kind is SendKind.MANUAL and limit is not None
             else Decimal(0)
         ),
         spend_limit_usd=None if limit is None else Decimal(limit) / 100,

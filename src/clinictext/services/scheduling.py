@@ -5,16 +5,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import func, select
+from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import SendKind
-from clinictext.domain.frequency import next_allowed
+from clinictext.domain.frequency import counted_since, next_allowed
 from clinictext.domain.send_window import Window
 from clinictext.domain.statuses import Status
 from clinictext.domain.window_search import NoSendWindowError, place
 from clinictext.services.errors import CannotText, Invalid
-from clinictext.store.models import Message, Organization, Patient
+from clinictext.store.models import AUTOMATED_WHERE, Message, Organization, Patient
 
 _NOT_COUNTED = (Status.CANCELED.value, Status.FAILED.value)
 
@@ -25,17 +25,30 @@ class Slot:
     reason: str | None  # why it is held; None when it goes now
 
 
-def _automated_times(session: Session, patient: Patient) -> list[datetime]:
-    rows = session.execute(
-        select(func.coalesce(Message.due_at, Message.created_at)).where(
-            Message.organization_id == patient.organization_id,
-            Message.patient_id == patient.id,
-            Message.direction == "outbound",
-            Message.kind == SendKind.AUTOMATED.value,
-            Message.status.not_in(_NOT_COUNTED),
+def _automated_times(session: Session, patient: Patient, now: datetime) -> list[datetime]:
+    """When the patient's automated texts that can still count go (or went) out.
+
+    Reads the partial index ``ix_messages_automated_patient``: only this patient's
+    automated texts of the last week and later (``counted_since``), not their whole history.
+    """
+    since = counted_since(now)
+    mine = (
+        Message.organization_id == patient.organization_id,
+        Message.patient_id == patient.id,
+        # Literal, as in the index's WHERE, so that SQLite sees the index applies.
+        AUTOMATED_WHERE,
+        Message.status.not_in(_NOT_COUNTED),
+    )
+    # A text without a due time counts at its creation, as the cap always has: a second
+    # branch, so that each reads one range of the index.
+    return list(
+        session.scalars(
+            union_all(
+                select(Message.due_at.label("at")).where(*mine, Message.due_at > since),
+                select(Message.created_at.label("at")).where(*mine, Message.due_at.is_(None)),
+            )
         )
-    ).all()
-    return [r[0] for r in rows]
+    )
 
 
 def slot_for(
@@ -52,7 +65,7 @@ def slot_for(
             "(PATCH /api/v1/org with send_window).",
             code="invalid_send_window",
         ) from None
-    times = _automated_times(session, patient) if kind is SendKind.AUTOMATED else []
+    times = _automated_times(session, patient, now) if kind is SendKind.AUTOMATED else []
     at, reason = now, None
     for _ in range(20):
         if times:

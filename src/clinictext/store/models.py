@@ -34,6 +34,8 @@ NAMING = {
 
 # Statuses the dispatcher picks up: the outbox index covers only these rows.
 OUTBOX_WHERE = text("status IN ('queued', 'scheduled')")
+# The automated texts, which the frequency cap counts (its index covers only these rows).
+AUTOMATED_WHERE = text("kind = 'automated' AND direction = 'outbound'")
 
 
 class Base(DeclarativeBase):
@@ -331,6 +333,15 @@ class Message(Base):
             sqlite_where=text("campaign_id IS NOT NULL"),
             postgresql_where=text("campaign_id IS NOT NULL"),
         ),
+        # The frequency cap reads a patient's automated texts of the last week only.
+        Index(
+            "ix_messages_automated_patient",
+            "organization_id",
+            "patient_id",
+            "due_at",
+            sqlite_where=AUTOMATED_WHERE,
+            postgresql_where=AUTOMATED_WHERE,
+        ),
     )
 
     id: Mapped[int] = mapped_column(BigId, primary_key=True)
@@ -375,6 +386,25 @@ class Message(Base):
     created_by: Mapped[str] = mapped_column(String(100))
     created_at: Mapped[datetime] = mapped_column(UTCDateTime)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime)
+
+
+class ManualSpend(Base):
+    """What staff-typed texts cost, per organization and quarter hour (UTC) of creation.
+
+    Kept by database triggers on ``messages`` (migration 0007), in the transaction of the
+    insert or update that changes a text's cost, so it cannot drift from the messages. A
+    quarter hour, not a month: every time zone's midnight falls on one, so any local month
+    is a range of rows, and a change of time zone needs no recount.
+    """
+
+    __tablename__ = "manual_spend"
+
+    organization_id: Mapped[int] = mapped_column(
+        BigInteger, ForeignKey("organizations.id", ondelete="CASCADE"), primary_key=True
+    )
+    # Unix time // 900 of the texts' created_at.
+    quarter_hour: Mapped[int] = mapped_column(BigInteger, primary_key=True)
+    micros: Mapped[int] = mapped_column(BigInteger)
 
 
 class MessageEvent(Base):
