@@ -247,3 +247,33 @@ def test_stopping_records_what_is_queued(
     assert all(o.ok for o in outcomes)
     assert sum(seen) == 3
     assert [status_of(factory, m) for m in ids] == ["delivered"] * 3
+
+
+def test_a_batch_of_callbacks_reads_in_two_queries_whatever_its_size(
+    ready_org: Org, factory: Any
+) -> None:
+    """What a batch of callbacks looks up is read in one go: 5 callbacks or 30, two
+    queries (the superseded attempts and the messages), and one UPDATE of the messages."""
+    from sqlalchemy import event
+
+    pid = textable_patient(ready_org)
+    ids = sent_texts(factory, ready_org, pid, 35)
+    engine = factory.kw["bind"]
+    statements: list[str] = []
+
+    def count(*args: Any) -> None:
+        statements.append(args[2].lstrip().split(None, 1)[0].upper())
+
+    def run(batch: list[int]) -> dict[str, int]:
+        statements.clear()
+        items: list[Item] = [StatusItem(report(f"SMs{m}", "delivered"), m) for m in batch]
+        event.listen(engine, "before_cursor_execute", count)
+        try:
+            outcomes = apply_batch(factory, items, RetryPolicy(), random.Random(1))
+        finally:
+            event.remove(engine, "before_cursor_execute", count)
+        assert all(o.ok for o in outcomes)
+        return {verb: statements.count(verb) for verb in ("SELECT", "UPDATE")}
+
+    assert run(ids[:5]) == run(ids[5:]) == {"SELECT": 2, "UPDATE": 1}
+    assert [status_of(factory, m) for m in ids] == ["delivered"] * len(ids)
