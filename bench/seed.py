@@ -245,12 +245,20 @@ class BulkWriter:
                 int(conn.execute(select(func.coalesce(func.max(table.c.id), 0))).scalar_one()) + 1
             )
 
-    def _columns(self, table: Table, given: Sequence[str]) -> tuple[list[str], list[Any]]:
-        """Every column: the given ones, then the others with their scalar default (or NULL,
-        or left to the database's own default)."""
-        names, fill = list(given), []
+    def _columns(
+        self, table: Table, given: Sequence[str]
+    ) -> tuple[list[str], list[Any], list[Any]]:
+        """Every column: the given ones, then those whose default the model computes from
+        the row (as a search key from the names), then the others with their scalar default
+        (or NULL, or left to the database's own default)."""
+        names, computed, fill = list(given), [], []
         for col in table.columns:
-            if col.name in given:
+            default = col.default
+            if col.name not in given and default is not None and default.is_callable:
+                names.append(col.name)
+                computed.append(default.arg)  # type: ignore[attr-defined]
+        for col in table.columns:
+            if col.name in names:
                 continue
             default = col.default
             if default is not None and getattr(default, "is_scalar", False):
@@ -259,11 +267,13 @@ class BulkWriter:
             elif col.server_default is None and col.nullable:
                 names.append(col.name)
                 fill.append(None)
-        return names, fill
+        return names, computed, fill
 
     def write(self, table: Table, given: Sequence[str], rows: Iterable[tuple[Any, ...]]) -> int:
-        names, fill = self._columns(table, given)
+        names, computed, fill = self._columns(table, given)
         tail = tuple(fill)
+        if computed:
+            rows = _with_computed(rows, list(given), computed)
         count = 0
         raw = self.engine.raw_connection()
         try:
@@ -318,6 +328,24 @@ class BulkWriter:
     def analyze(self) -> None:
         with self.engine.connect().execution_options(isolation_level="AUTOCOMMIT") as conn:
             conn.execute(text("ANALYZE"))
+
+
+class _RowContext:
+    """What a model's computed default reads: the row being inserted."""
+
+    def __init__(self, row: dict[str, Any]) -> None:
+        self.row = row
+
+    def get_current_parameters(self) -> dict[str, Any]:
+        return self.row
+
+
+def _with_computed(
+    rows: Iterable[tuple[Any, ...]], given: list[str], computed: list[Any]
+) -> Iterator[tuple[Any, ...]]:
+    for row in rows:
+        context = _RowContext(dict(zip(given, row, strict=True)))
+        yield row + tuple(fn(context) for fn in computed)
 
 
 def _sqlite_value(value: Any) -> Any:
