@@ -1,4 +1,11 @@
-"""Reading messages and their status history."""
+"""Reading messages and their status history.
+
+A page of messages is read in a fixed number of statements however long it is: the page,
+then its status events, provider calls and sender numbers, one ``IN`` list each
+(``with_details``). The events and calls are read as plain rows, not ORM objects: a page
+shows them and never changes them, and building 200 tracked objects cost more than the
+statements that fetch them.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +13,7 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -50,7 +58,7 @@ def get_message(session: Session, org_id: int, message_id: int) -> Message:
     return message
 
 
-def history(session: Session, message: Message) -> list[MessageEvent]:
+def history(session: Session, message: Message) -> Sequence[Event | MessageEvent]:
     return with_details(session, [message])[0].events
 
 
@@ -84,9 +92,51 @@ def list_messages(
     return Page(rows, str(rows[-1].id) if more else None)
 
 
-def attempts(session: Session, message: Message) -> list[ProviderAttempt]:
+def attempts(session: Session, message: Message) -> list[Call]:
     """The provider calls made for this message, oldest first."""
     return with_details(session, [message])[0].attempts
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    """One entry of a message's status history, as it is shown."""
+
+    status: str
+    at: datetime
+    error_code: str | None
+    detail: str | None
+
+
+@dataclass(frozen=True, slots=True)
+class Call:
+    """One provider call made for a message (the provider log), as it is shown."""
+
+    at: datetime
+    operation: str
+    outcome: str
+    http_status: int | None
+    elapsed_ms: int
+    error: str | None
+    request: dict[str, Any]
+    response: dict[str, Any] | None
+
+
+_EVENT_COLUMNS = (
+    MessageEvent.status,
+    MessageEvent.at,
+    MessageEvent.error_code,
+    MessageEvent.detail,
+)
+_CALL_COLUMNS = (
+    ProviderAttempt.at,
+    ProviderAttempt.operation,
+    ProviderAttempt.outcome,
+    ProviderAttempt.http_status,
+    ProviderAttempt.elapsed_ms,
+    ProviderAttempt.error,
+    ProviderAttempt.request,
+    ProviderAttempt.response,
+)
 
 
 @dataclass(frozen=True)
@@ -94,31 +144,41 @@ class MessageDetail:
     """A message with what its answer shows: status history, provider calls, sender."""
 
     message: Message
-    events: list[MessageEvent]  # oldest first
-    attempts: list[ProviderAttempt]  # oldest first
+    events: Sequence[Event | MessageEvent]  # oldest first
+    attempts: list[Call]  # oldest first
     sender: SenderNumber | None
 
 
 def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
     """``rows`` with their details, in the same order, in three queries however many."""
     ids = [m.id for m in rows]
-    events: dict[int, list[MessageEvent]] = defaultdict(list)
-    calls: dict[int, list[ProviderAttempt]] = defaultdict(list)
+    events: dict[int, list[Event | MessageEvent]] = defaultdict(list)
+    calls: dict[int, list[Call]] = defaultdict(list)
     senders: dict[int, SenderNumber] = {}
     if ids:
-        for event in session.scalars(
-            select(MessageEvent)
+        for message_id, status, at, error_code, detail in session.execute(
+            select(MessageEvent.message_id, *_EVENT_COLUMNS)
             .where(MessageEvent.message_id.in_(ids))
             .order_by(MessageEvent.message_id, MessageEvent.id)
         ):
-            events[event.message_id].append(event)
-        for call in session.scalars(
-            select(ProviderAttempt)
+            events[message_id].append(Event(status, at, error_code, detail))
+        for row in session.execute(
+            select(ProviderAttempt.message_id, *_CALL_COLUMNS)
             .where(ProviderAttempt.message_id.in_(ids))
             .order_by(ProviderAttempt.message_id, ProviderAttempt.id)
         ):
-            assert call.message_id is not None
-            calls[call.message_id].append(call)
+            calls[row.message_id].append(
+                Call(
+                    row.at,
+                    row.operation,
+                    row.outcome,
+                    row.http_status,
+                    row.elapsed_ms,
+                    row.error,
+                    row.request,
+                    row.response,
+                )
+            )
         sender_ids = sorted({m.sender_number_id for m in rows if m.sender_number_id is not None})
         if sender_ids:
             senders = {

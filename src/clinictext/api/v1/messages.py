@@ -52,6 +52,8 @@ def messages_out(
 
 
 def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
+    # The history and calls come from the database as they are stored: built without
+    # validating them again (a page holds hundreds).
     m = detail.message
     status = Status(m.status)
     diagnosis = messages.diagnosis(detail, ctx)
@@ -74,7 +76,7 @@ def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
         created_at=m.created_at,
         due_at=m.due_at if m.direction == "outbound" else None,
         history=[
-            HistoryOut(
+            HistoryOut.model_construct(
                 status=e.status, at=e.at, error_code=e.error_code, detail=e.detail, attempt=n
             )
             for e, n in zip(
@@ -83,7 +85,19 @@ def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
                 strict=True,
             )
         ],
-        attempts=[AttemptOut.model_validate(a, from_attributes=True) for a in detail.attempts],
+        attempts=[
+            AttemptOut.model_construct(
+                at=a.at,
+                operation=a.operation,
+                outcome=a.outcome,
+                http_status=a.http_status,
+                elapsed_ms=a.elapsed_ms,
+                error=a.error,
+                request=a.request,
+                response=a.response,
+            )
+            for a in detail.attempts
+        ],
         diagnosis=DiagnosisOut(summary=diagnosis.summary, fix=diagnosis.fix) if diagnosis else None,
     )
 
