@@ -17,12 +17,12 @@ from datetime import datetime
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.consent import hand_off_refusal
+from clinictext.domain.consent import Consent, derive, hand_off_refusal
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
 from clinictext.store.db import for_update
-from clinictext.store.models import Message
+from clinictext.store.models import ConsentEventRow, Message
 
 
 def hand_off(session: Session, message_ids: list[int], worker: str, now: datetime) -> set[int]:
@@ -33,17 +33,16 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
     """
     query = select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)
     go: set[int] = set()
-    consents = {}
-    for message in session.scalars(for_update(session, query)):
-        if (
-            message.status != Status.SENDING.value
-            or message.claimed_by != worker
-            or message.handed_at is not None
-        ):
-            continue
+    ours = [
+        m
+        for m in session.scalars(for_update(session, query))
+        if m.status == Status.SENDING.value and m.claimed_by == worker and m.handed_at is None
+    ]
+    # Read after the rows are locked, so an opt-out either committed before (and is seen
+    # here) or waits for this transaction (``outbox.cancel_pending_to``).
+    consents = _consents(session, {(m.organization_id, m.to_phone) for m in ours})
+    for message in ours:
         key = (message.organization_id, message.to_phone)
-        if key not in consents:
-            consents[key] = consent_service.current(session, *key)
         refusal = hand_off_refusal(consents[key], message.kind, message.created_at)
         if refusal is not None:
             cancel(session, message, now, refusal)
@@ -51,3 +50,26 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
         message.handed_at = now
         go.add(message.id)
     return go
+
+
+def _consents(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Consent]:
+    """The current consent of each (organization, phone), from one read of their ledgers
+    (``consent.current`` per number, in one query for the whole wave)."""
+    if not keys:
+        return {}
+    rows = session.scalars(
+        select(ConsentEventRow)
+        .where(
+            ConsentEventRow.organization_id.in_({org for org, _ in keys}),
+            ConsentEventRow.phone.in_({phone for _, phone in keys}),
+        )
+        .order_by(ConsentEventRow.id)
+    )
+    ledgers: dict[tuple[int, str], list[ConsentEventRow]] = {key: [] for key in keys}
+    for row in rows:
+        ledger = ledgers.get((row.organization_id, row.phone))
+        if ledger is not None:
+            ledger.append(row)
+    return {
+        key: derive(consent_service.to_event(r) for r in ledger) for key, ledger in ledgers.items()
+    }

@@ -19,6 +19,7 @@ from clinictext.services.status_updates import (
     apply,
     apply_report,
     match_parked,
+    preload_for_callbacks,
     requeue,
     retry_or_expire,
 )
@@ -44,6 +45,16 @@ def record(
     ids = [r.message_id for r in results]
     query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
     by_id = {m.id: m for m in session.scalars(for_update(session, query))}
+    # Whether each accepted attempt was given up meanwhile, and which text a parked
+    # callback names, answered for the whole batch in two queries instead of per text.
+    preload_for_callbacks(
+        session,
+        [
+            (r.outcome.provider_id, r.message_id)
+            for r in results
+            if r.outcome and r.outcome.provider_id
+        ],
+    )
     accepted: list[str] = []
     # Held until the end: a batch's rows go out in a few statements at commit instead of
     # one flush per text. A refusal may record consent or a patient's phone status,

@@ -109,7 +109,12 @@ class Dispatcher:
         self._stop = stop
         engine = self.factory.kw["bind"]
         loop = asyncio.get_running_loop()
-        unwatch = wake.watch_inserts(engine, lambda: loop.call_soon_threadsafe(self._wake.set))
+
+        def poke() -> None:  # from the thread that committed; never fails that commit
+            with contextlib.suppress(RuntimeError):  # the loop has closed
+                loop.call_soon_threadsafe(self._wake.set)
+
+        unwatch = wake.watch_inserts(engine, poke)
         listener = None
         if engine.dialect.name == "postgresql":
             listener = asyncio.create_task(wake.listen(engine, self._wake.set, self._listen_state))
@@ -224,15 +229,23 @@ class Dispatcher:
                     continue
                 chosen = {c.message_id for c in admitted}
                 waiting = [c for c in waiting if c.message_id not in chosen]
-                go: set[int] = await self._db(hand_off, sorted(chosen), self.name, utcnow())
+                go: set[int] = set()
+                try:
+                    go = await self._db(hand_off, sorted(chosen), self.name, utcnow())
+                finally:
+                    if not go:  # failed: nothing handed, the room they held is free again
+                        for c in admitted:
+                            self.pacer.window(c.sender_id, c.mps).release(c.segments)
                 for c in admitted:
                     if c.message_id in go:
                         calls.append(asyncio.create_task(self._call(c, answers)))
                     else:  # canceled by an opt-out, or no longer ours: nothing was sent
-                        self.pacer.window(c.sender_id, c.mps).release(c.segments)
+                        if go:
+                            self.pacer.window(c.sender_id, c.mps).release(c.segments)
                         answers.put_nowait(Result(c.message_id, None))
-            await asyncio.gather(*calls, return_exceptions=True)
         finally:
+            # Every text handed over has its answer recorded, even if this round failed.
+            await asyncio.gather(*calls, return_exceptions=True)
             answers.put_nowait(None)
             await recorder
 
