@@ -11,7 +11,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import and_, or_, select, update
+from sqlalchemy import and_, select, union, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -195,19 +195,22 @@ def matching(org_id: int, q: str, country: str) -> ColumnElement[bool]:
     """The patients ``q`` finds: by the start of the first or last name (then the other:
     "smi" and "john sm" find John Smith), by external id, or by phone number.
 
-    Each alternative carries the organization, so each is one index range on its own.
+    The ids come from a union of one index range per alternative, each with the
+    organization: a plan no database's statistics can turn into a walk through every
+    patient (an ``OR`` of the same ranges was, on SQLite before ``ANALYZE``).
     """
     mine = Patient.organization_id == org_id
-    terms: list[ColumnElement[bool]] = [and_(mine, Patient.external_id == q.strip())]
+    terms: list[ColumnElement[bool]] = [Patient.external_id == q.strip()]
     words = search_words(q)
     if words:
         low, high = prefix_range(words)
-        terms.append(and_(mine, Patient.name_key >= low, Patient.name_key < high))
-        terms.append(and_(mine, Patient.surname_key >= low, Patient.surname_key < high))
+        terms.append(and_(Patient.name_key >= low, Patient.name_key < high))
+        terms.append(and_(Patient.surname_key >= low, Patient.surname_key < high))
     phone = _phone_in(q, country)
     if phone is not None:
-        terms.append(and_(mine, Patient.phone == phone))
-    return or_(*terms)
+        terms.append(Patient.phone == phone)
+    found = union(*(select(Patient.id).where(mine, term) for term in terms))
+    return Patient.id.in_(found)
 
 
 def list_patients(
