@@ -122,9 +122,13 @@ class TwilioProvider:
         self.api_base = api_base_url.rstrip("/")
         self.messaging_base = messaging_base_url.rstrip("/")
         self.numbers_base = numbers_base_url.rstrip("/")
-        self._timeout = aiohttp.ClientTimeout(total=timeout_s, connect=min(5.0, timeout_s))
+        # ``sock_connect``, not ``connect``: aiohttp's ``connect`` also counts the wait for a
+        # free pooled connection, so the tail of a large hand-off failed after 5 s unsent.
+        self._timeout = aiohttp.ClientTimeout(total=timeout_s, sock_connect=min(5.0, timeout_s))
         self._max_connections = max_connections
         self._session: aiohttp.ClientSession | None = None
+        # Calls wait for one of the pool's connections here, before their timer starts.
+        self._slots = asyncio.Semaphore(max_connections)
 
     @property
     def _messages_url(self) -> str:
@@ -132,6 +136,7 @@ class TwilioProvider:
 
     def _http(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
+            self._slots = asyncio.Semaphore(self._max_connections)  # of this session's loop
             self._session = aiohttp.ClientSession(
                 headers=self._headers,
                 timeout=self._timeout,
@@ -158,21 +163,25 @@ class TwilioProvider:
             request["form"] = _redact_form(form)
         if params:
             request["params"] = params
-        started = time.perf_counter()
-        try:
-            async with self._http().request(method, url, data=form, params=params) as resp:
-                status = resp.status
-                try:
-                    payload: Any = await resp.json(content_type=None)
-                except (ValueError, aiohttp.ContentTypeError):
-                    payload = {"text": (await resp.text())[:200]}
-        except (aiohttp.ClientError, TimeoutError) as err:
-            elapsed = (time.perf_counter() - started) * 1000
-            reason = type(err).__name__
-            if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
-                reason = f"no answer within {self._timeout.total:.0f} s"
-            log = CallLog(operation, request, None, None, elapsed, f"unreachable: {reason}")
-            raise ProviderUnavailable(f"The SMS provider is unreachable ({reason}).", log) from None
+        http = self._http()
+        async with self._slots:
+            started = time.perf_counter()
+            try:
+                async with http.request(method, url, data=form, params=params) as resp:
+                    status = resp.status
+                    try:
+                        payload: Any = await resp.json(content_type=None)
+                    except (ValueError, aiohttp.ContentTypeError):
+                        payload = {"text": (await resp.text())[:200]}
+            except (aiohttp.ClientError, TimeoutError) as err:
+                elapsed = (time.perf_counter() - started) * 1000
+                reason = type(err).__name__
+                if isinstance(err, (TimeoutError, asyncio.TimeoutError)):
+                    reason = f"no answer within {self._timeout.total:.0f} s"
+                log = CallLog(operation, request, None, None, elapsed, f"unreachable: {reason}")
+                raise ProviderUnavailable(
+                    f"The SMS provider is unreachable ({reason}).", log
+                ) from None
         elapsed = (time.perf_counter() - started) * 1000
         log = CallLog(operation, request, _redact_json(payload), status, elapsed)
         if status >= 500 or status == 429 or status == 401:
