@@ -9,11 +9,12 @@ import pytest
 from sqlalchemy import insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.name_search import name_keys, search_words
 from clinictext.services import importing
 from clinictext.services.clock import utcnow
 from clinictext.services.patients import prefix_range
 from clinictext.store.db import transaction
-from clinictext.store.models import Patient, name_keys, search_words
+from clinictext.store.models import Patient
 from tests.conftest import Org
 
 

@@ -2,7 +2,7 @@
 
 Finding a patient (``list_patients``) is one indexed query whatever the size of the
 practice: a name is found by the start of its first or last name, case and accents aside,
-through the folded name keys the model keeps (``store.models.name_keys``), each read as a
+through the folded name keys the model keeps (``domain.name_search.name_keys``), each read as a
 range of one btree index; an external id or a phone number through their own indexes.
 """
 
@@ -15,12 +15,13 @@ from sqlalchemy import and_, select, union, update
 from sqlalchemy.orm import Session
 from sqlalchemy.sql.elements import ColumnElement
 
+from clinictext.domain.name_search import search_words
 from clinictext.domain.phones import ParsedPhone, PhoneError, PhoneStatus, parse_phone
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid, NotFound
 from clinictext.services.orgs import get_org, validate_timezone
-from clinictext.store.models import Commlog, ConsentEventRow, Message, Patient, search_words
+from clinictext.store.models import Commlog, ConsentEventRow, Message, Patient
 
 EDITABLE = ("first_name", "last_name", "phone", "timezone", "external_id", "language")
 

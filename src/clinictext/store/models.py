@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import unicodedata
 from datetime import datetime
 from typing import Any
 
@@ -22,6 +21,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, validates
 
+from clinictext.domain.name_search import NAME_KEY_CHARS, name_keys
 from clinictext.store.types import BigId, UTCDateTime
 
 NAMING = {
@@ -119,33 +119,11 @@ class SenderNumber(Base):
     checked_at: Mapped[datetime | None] = mapped_column(UTCDateTime)
 
 
-# Staff find a patient by the start of a first or last name (GET /patients?q=), whatever
-# the case and accents: the name is stored folded ("José Peña" is "jose pena") in two
-# orders, first-last and last-first, so that one btree range on either key serves the
-# prefix search on SQLite and PostgreSQL alike, with no extension. The keys compare
-# bytewise (SQLite's default; collation "C" on PostgreSQL), so the keys in the range
-# [prefix, prefix with its last character incremented) are exactly those starting with it.
-NAME_KEY_CHARS = 200
+# Staff find a patient by the start of a first or last name (GET /patients?q=): the name is
+# stored folded in two orders (``domain.name_search``). The keys compare bytewise (SQLite's
+# default; collation "C" on PostgreSQL), so the keys in the range [prefix, prefix with its
+# last character incremented) are exactly those starting with it.
 NameKey = String(NAME_KEY_CHARS).with_variant(String(NAME_KEY_CHARS, collation="C"), "postgresql")
-_LETTER_FOLDS = str.maketrans({"ø": "o", "æ": "ae", "œ": "oe", "ł": "l", "đ": "d", "ð": "d"})
-_JOINERS = frozenset("'\u2019\u02bc`")  # O'Brien is found as "obrien" and as "o'b"
-
-
-def search_words(raw: str) -> str:
-    """``raw`` as names are compared: lower case, no accents, words one space apart."""
-    kept = []
-    for ch in unicodedata.normalize("NFKD", raw.casefold()).translate(_LETTER_FOLDS):
-        if ch.isalnum():
-            kept.append(ch)
-        elif ch not in _JOINERS and unicodedata.category(ch)[0] != "M":  # M: accents
-            kept.append(" ")
-    return " ".join("".join(kept).split())[:NAME_KEY_CHARS]
-
-
-def name_keys(first: str | None, last: str | None) -> tuple[str, str]:
-    """A patient's stored search keys: the folded name first-last, and last-first."""
-    first, last = first or "", last or ""
-    return search_words(f"{first} {last}"), search_words(f"{last} {first}")
 
 
 def _inserted_name_keys(context: Any) -> tuple[str, str]:

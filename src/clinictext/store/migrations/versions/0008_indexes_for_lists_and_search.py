@@ -14,7 +14,7 @@ from collections.abc import Sequence
 import sqlalchemy as sa
 from alembic import op
 
-from clinictext.store.models import NAME_KEY_CHARS, name_keys
+from clinictext.domain.name_search import NAME_KEY_CHARS, name_keys
 
 revision: str = "0008"
 down_revision: str | None = "0007"
