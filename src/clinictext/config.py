@@ -61,6 +61,24 @@ class Settings(BaseSettings):
         description="Appointment texts one automation round writes in one transaction; "
         "small, because on SQLite the round holds the write lock while it writes.",
     )
+    webhook_batch_size: int = Field(
+        default=200,
+        ge=1,
+        le=5000,
+        description="Most provider webhooks one transaction of the webhook writer records.",
+    )
+    webhook_batch_linger_ms: float = Field(
+        default=2.0,
+        ge=0,
+        le=50,
+        description="How long an idle webhook writer waits for more webhooks before it writes.",
+    )
+    webhook_queue_size: int = Field(
+        default=2000,
+        ge=1,
+        le=100_000,
+        description="Webhooks waiting for the writer; more are answered 503 with Retry-After.",
+    )
     retry_validity_hours: float = Field(
         default=4.0, gt=0, description="How long a text is retried before it fails."
     )

@@ -104,8 +104,9 @@ def create_app(
         probe_database()
         return healthy
 
-    app.include_router(v1_router)
+    # Webhooks first: routes are matched in order, and they are the busiest.
     app.include_router(webhooks.router)
+    app.include_router(v1_router)
     if mount_simulator:
         from clinictext.simulator.app import SimulatorSettings, create_simulator
 

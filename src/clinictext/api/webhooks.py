@@ -19,6 +19,7 @@ from fastapi import APIRouter, FastAPI, Request, Response
 from fastapi.concurrency import run_in_threadpool
 
 from clinictext.api.errors import RETRY_AFTER_SECONDS, error_response
+from clinictext.config import Settings
 from clinictext.providers.base import Provider
 from clinictext.services import consent
 from clinictext.services.webhook_batch import (
@@ -153,14 +154,12 @@ def _apply(app: Any, items: list[Item]) -> list[Outcome]:
     return apply_batch(app.state.session_factory, items, app.state.retry_policy, _rng)
 
 
-def writer_limits(settings: Any) -> WriterLimits:
-    """The writer's limits: the settings' ``webhook_batch_*`` where they are set."""
-    default = WriterLimits()
+def writer_limits(settings: Settings) -> WriterLimits:
+    """The writer's limits, from the settings."""
     return WriterLimits(
-        max_batch=getattr(settings, "webhook_batch_size", default.max_batch),
-        linger=getattr(settings, "webhook_batch_linger_ms", default.linger * 1000) / 1000,
-        max_queue=getattr(settings, "webhook_queue_size", default.max_queue),
-        wait=default.wait,
+        max_batch=settings.webhook_batch_size,
+        linger=settings.webhook_batch_linger_ms / 1000,
+        max_queue=settings.webhook_queue_size,
     )
 
 
