@@ -3,7 +3,7 @@
 Two ways, and the poll stays underneath both as the fallback (texts that fall due later,
 a dropped connection):
 
-* PostgreSQL: migration 0010's trigger notifies ``clinictext_new_work`` when a statement
+* PostgreSQL: migration 0009's trigger notifies ``clinictext_new_work`` when a statement
   commits texts due now; every worker, on any machine, listens on its own connection
   (psycopg 3's ``notifies()``), so an idle worker claims a new text within a round trip.
 * In one process (the dispatcher inside ``serve``, on either database): the engine it
