@@ -4,11 +4,12 @@ from __future__ import annotations
 
 import time
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import insert, select
+from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.checklist import Channel, SendKind, Verification
@@ -205,3 +206,18 @@ def wait_http(url: str, timeout: float = 30) -> None:
         except OSError:
             time.sleep(0.2)
     raise AssertionError(f"{url} did not answer within {timeout} s")
+
+
+@contextmanager
+def counting(engine: Engine) -> Iterator[list[str]]:
+    """Every SQL statement ``engine`` runs inside the block, in order."""
+    statements: list[str] = []
+
+    def record(_conn: object, _cursor: object, statement: str, *_args: object) -> None:
+        statements.append(statement)
+
+    event.listen(engine, "before_cursor_execute", record)
+    try:
+        yield statements
+    finally:
+        event.remove(engine, "before_cursor_execute", record)

@@ -2,13 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from datetime import timedelta
-from typing import Any
 
 import pytest
-from sqlalchemy import event
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.services.clock import utcnow
@@ -16,21 +13,7 @@ from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent, ProviderAttempt
 from tests.api.helpers import textable_patient
 from tests.conftest import Org
-
-
-@contextmanager
-def counting(engine: Any) -> Iterator[list[str]]:
-    """Every SQL statement the app's engine runs inside the block."""
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.support import counting
 
 
 def add_texts(org: Org, pid: int, factory: sessionmaker[Session], n: int) -> None:

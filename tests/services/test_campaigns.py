@@ -5,14 +5,12 @@ from __future__ import annotations
 
 import random
 import threading
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, func, select, update
+from sqlalchemy import Engine, func, select, update
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.dispatch.claims import claim_due
@@ -45,6 +43,7 @@ from clinictext.store.models import (
     MessageEvent,
     Patient,
 )
+from tests.support import counting
 
 # 17:00 UTC is noon in New York and 09:00 in California: inside every US send window.
 NOW = datetime(2026, 11, 20, 17, 0, tzinfo=UTC)
@@ -238,20 +237,6 @@ def test_a_reminder_template_or_one_with_appointment_fields_cannot_be_a_campaign
             create(factory, c, template_id=tid)
         assert refused.value.code == "invalid_template"
         assert refused.value.extra["field"] == "template_id"
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
 
 
 def test_preview_reads_a_fixed_number_of_queries_however_many_patients(

@@ -2,13 +2,11 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import timedelta
 from typing import Any
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.services import conversation_view, messages, patients
@@ -16,21 +14,7 @@ from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent, ProviderAttempt
 from tests.conftest import Org
-from tests.support import seed_clinic
-
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    statements: list[str] = []
-
-    def record(_c: Any, _cur: Any, statement: str, *_a: Any) -> None:
-        statements.append(statement)
-
-    event.listen(engine, "before_cursor_execute", record)
-    try:
-        yield statements
-    finally:
-        event.remove(engine, "before_cursor_execute", record)
+from tests.support import counting, seed_clinic
 
 
 def add_history(factory: sessionmaker[Session], org_id: int, pid: int, sender: int, n: int) -> None:

@@ -2,19 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
-from contextlib import contextmanager
 from datetime import UTC, datetime, timedelta
 
 import pytest
-from sqlalchemy import Engine, event, insert
+from sqlalchemy import Engine, insert
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.checklist import Channel, SendKind
 from clinictext.services import orgs, sending
 from clinictext.store.db import transaction
 from clinictext.store.models import Message
-from tests.support import seed_clinic
+from tests.support import counting, seed_clinic
 
 NOW = datetime(2026, 5, 20, 15, 0, tzinfo=UTC)
 # Patient, organization and lead (one query); sender numbers; consent ledger; this month's
@@ -22,21 +20,6 @@ NOW = datetime(2026, 5, 20, 15, 0, tzinfo=UTC)
 # status event, its commlog and the audit entry.
 STATEMENTS_PER_TEXT = 8
 
-
-@contextmanager
-def counting(engine: Engine) -> Iterator[list[str]]:
-    """The statements run on ``engine`` inside the block, BEGIN and COMMIT left out."""
-    seen: list[str] = []
-
-    def count(_c: object, _cur: object, statement: str, *_: object) -> None:
-        if statement.split()[0].upper() not in ("BEGIN", "COMMIT"):
-            seen.append(statement)
-
-    event.listen(engine, "before_cursor_execute", count)
-    try:
-        yield seen
-    finally:
-        event.remove(engine, "before_cursor_execute", count)
 
 
 def _history(factory: sessionmaker[Session], org_id: int, patient_ids: list[int]) -> None:
@@ -89,7 +72,7 @@ def test_one_text_runs_a_fixed_number_of_statements_with_a_small_and_a_large_his
                 send_kind=kind,
                 now=at,
             )
-        return seen
+        return [s for s in seen if s.split()[0].upper() not in ("BEGIN", "COMMIT")]
 
     small = one_text(NOW)
     _history(factory, clinic.org_id, clinic.patient_ids)
