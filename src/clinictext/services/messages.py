@@ -13,16 +13,17 @@ from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
+from functools import cached_property
 from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.checklist import Verification
+from clinictext.domain.checklist import SenderFact, Verification
 from clinictext.domain.connector import ConnectorView
 from clinictext.domain.diagnosis import Diagnosis, MessageFacts, diagnose
 from clinictext.domain.statuses import Status
-from clinictext.services import connector
+from clinictext.services import connector as connectors
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
@@ -75,7 +76,6 @@ def list_messages(
     """Newest first; the cursor continues below the last id returned."""
     query = select(Message).where(Message.organization_id == org_id)
     if patient_id is not None:
-        get_patient(session, org_id, patient_id)
         query = query.where(Message.patient_id == patient_id)
     if status is not None:
         query = query.where(Message.status == status)
@@ -89,6 +89,8 @@ def list_messages(
     rows = list(session.scalars(query.order_by(Message.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    if patient_id is not None and not rows:  # a message of this organization proves its patient
+        get_patient(session, org_id, patient_id)
     return Page(rows, str(rows[-1].id) if more else None)
 
 
@@ -141,16 +143,18 @@ _CALL_COLUMNS = (
 
 @dataclass(frozen=True)
 class MessageDetail:
-    """A message with what its answer shows: status history, provider calls, sender."""
+    """A message with what its answer shows: status history, provider calls, and the
+    sender number for a pending text (only its diagnosis reads it; None otherwise)."""
 
     message: Message
     events: Sequence[Event | MessageEvent]  # oldest first
     attempts: list[Call]  # oldest first
-    sender: SenderNumber | None
+    sender: SenderNumber | SenderFact | None
 
 
 def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
-    """``rows`` with their details, in the same order, in three queries however many."""
+    """``rows`` with their details, in the same order, in at most three queries however
+    many (the sender numbers only when a pending text needs them)."""
     ids = [m.id for m in rows]
     events: dict[int, list[Event | MessageEvent]] = defaultdict(list)
     calls: dict[int, list[Call]] = defaultdict(list)
@@ -179,7 +183,9 @@ def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetai
                     row.response,
                 )
             )
-        sender_ids = sorted({m.sender_number_id for m in rows if m.sender_number_id is not None})
+        sender_ids = sorted(
+            {m.sender_number_id for m in rows if m.sender_number_id is not None and is_pending(m)}
+        )
         if sender_ids:
             senders = {
                 sender.id: sender
@@ -198,27 +204,67 @@ def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetai
     ]
 
 
-@dataclass(frozen=True)
 class DiagnosisContext:
-    """What every message of one organization is diagnosed against, loaded once."""
+    """What every message of one organization is diagnosed against, loaded once and only
+    when a message needs it: only a pending text's diagnosis reads the organization's
+    timezone and the connector's state, so a page of delivered, failed and received texts
+    reads neither."""
 
-    now: datetime
-    timezone: str
-    connector: ConnectorView
+    def __init__(
+        self,
+        session: Session,
+        org_id: int,
+        now: datetime,
+        *,
+        timezone: str | None = None,
+        connector: ConnectorView | None = None,
+    ) -> None:
+        self.now = now
+        self._session, self._org_id = session, org_id
+        if timezone is not None:
+            self.__dict__["timezone"] = timezone
+        if connector is not None:
+            self.__dict__["connector"] = connector
+
+    @cached_property
+    def timezone(self) -> str:
+        return get_org(self._session, self._org_id).timezone
+
+    @cached_property
+    def connector(self) -> ConnectorView:
+        return connectors.view(self._session, self._org_id, self.now)
 
 
 def diagnosis_context(session: Session, org_id: int, now: datetime) -> DiagnosisContext:
-    return DiagnosisContext(
-        now, get_org(session, org_id).timezone, connector.view(session, org_id, now)
-    )
+    return DiagnosisContext(session, org_id, now)
+
+
+def is_pending(message: Message) -> bool:
+    """An outbound text not yet handed over: its diagnosis reads the sender number, the
+    connector and the organization's clock; every other message's reads neither."""
+    return message.direction == "outbound" and message.status in _PENDING
+
+
+_PENDING = frozenset(s.value for s in (Status.SCHEDULED, Status.QUEUED, Status.SENDING))
 
 
 def diagnosis(detail: MessageDetail, ctx: DiagnosisContext) -> Diagnosis | None:
     """Why the message is not delivered and what to do; None when it is."""
     message, events, sender = detail.message, detail.events, detail.sender
+    status = Status(message.status)
+    if not is_pending(message):  # the answer needs neither the context nor the sender
+        return diagnose(
+            MessageFacts(
+                status=status,
+                direction=message.direction,
+                now=ctx.now,
+                error_code=message.error_code,
+                error_message=message.error_message,
+            )
+        )
     return diagnose(
         MessageFacts(
-            status=Status(message.status),
+            status=status,
             direction=message.direction,
             now=ctx.now,
             timezone=ctx.timezone,

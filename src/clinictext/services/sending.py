@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-from dataclasses import asdict
+from dataclasses import asdict, dataclass
 from datetime import datetime
 
 from sqlalchemy.orm import Session
 
-from clinictext.domain.checklist import Channel, SendKind
+from clinictext.domain.checklist import Channel, SenderFact, SendKind
 from clinictext.domain.content import BodyRefused, check_body
 from clinictext.domain.links import LinkFinding, LinkPolicy, link_finding
 from clinictext.domain.segments import count_segments
@@ -56,6 +56,18 @@ def message_kind(channel: Channel, send_kind: SendKind) -> str:
     return send_kind.value
 
 
+@dataclass(frozen=True)
+class Queued:
+    """A text just queued, with what its answer shows besides the message itself: the
+    detail of its first status event, its sender number and its organization. The answer
+    is built from these instead of reading back the rows just written."""
+
+    message: Message
+    detail: str | None
+    sender: SenderFact
+    organization: Organization
+
+
 def send(
     session: Session,
     org_id: int,
@@ -78,6 +90,38 @@ def send(
     a text the send window or the frequency cap would hold past that moment is refused
     with ``HeldTooLate``.
     """
+    return queue_text(
+        session,
+        org_id,
+        patient_id,
+        channel,
+        body,
+        actor=actor,
+        send_kind=send_kind,
+        now=now,
+        appointment_id=appointment_id,
+        rule_id=rule_id,
+        campaign_id=campaign_id,
+        not_after=not_after,
+    ).message
+
+
+def queue_text(
+    session: Session,
+    org_id: int,
+    patient_id: int,
+    channel: Channel,
+    body: str,
+    *,
+    actor: str,
+    send_kind: SendKind = SendKind.MANUAL,
+    now: datetime | None = None,
+    appointment_id: int | None = None,
+    rule_id: int | None = None,
+    campaign_id: int | None = None,
+    not_after: datetime | None = None,
+) -> Queued:
+    """``send``, returning what the answer to the staff member shows (``Queued``)."""
     now = now or utcnow()
     try:
         body = check_body(body)
@@ -128,7 +172,8 @@ def send(
         created_at=now,
         updated_at=now,
     )
-    store_new(session, message, detail=slot.reason if held else None)
+    detail = slot.reason if held else None
+    store_new(session, message, detail=detail)
     audit.record(
         session,
         org_id,
@@ -146,7 +191,7 @@ def send(
         at=now,
     )
     session.flush()
-    return message
+    return Queued(message, detail, sender, org)
 
 
 def _link_policy(org: Organization, body: str) -> LinkFinding | None:

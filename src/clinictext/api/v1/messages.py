@@ -1,5 +1,6 @@
 from __future__ import annotations
 
+from datetime import UTC
 from typing import Annotated, Literal
 
 from fastapi import APIRouter, Path, Query, Response
@@ -18,7 +19,7 @@ from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.statuses import Status, attempt_numbers, label
 from clinictext.services import cancel, messages, sending
 from clinictext.services.clock import utcnow
-from clinictext.services.messages import DiagnosisContext, MessageDetail, diagnosis_context
+from clinictext.services.messages import DiagnosisContext, Event, MessageDetail, diagnosis_context
 from clinictext.store.models import Message
 
 router = APIRouter(tags=["messages"])
@@ -111,7 +112,7 @@ def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
 )
 def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> MessageOut:
     """Send a staff text: runs the checklist, then queues it (202) or refuses it (422)."""
-    message = sending.send(
+    queued = sending.queue_text(
         session,
         caller.org_id,
         body.patient_id,
@@ -120,7 +121,18 @@ def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> Mes
         actor=caller.actor,
         send_kind=SendKind(body.kind),
     )
-    return message_out(session, message)
+    return queued_out(session, queued)
+
+
+def queued_out(session: Session, queued: sending.Queued) -> MessageOut:
+    """The answer for a text just queued, from what the send holds: its one status event,
+    no provider call yet, its sender; nothing written is read back."""
+    m = queued.message
+    first = Event(m.status, m.created_at.astimezone(UTC), None, queued.detail)
+    ctx = DiagnosisContext(
+        session, m.organization_id, utcnow(), timezone=queued.organization.timezone
+    )
+    return _out(MessageDetail(m, [first], [], queued.sender), ctx)
 
 
 @router.get("/messages/{message_id}", response_model=MessageOut, response_model_by_alias=True)
