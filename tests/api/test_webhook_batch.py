@@ -26,12 +26,12 @@ from clinictext.services.webhook_batch import (
     apply_batch,
 )
 from clinictext.store.db import transaction
-from clinictext.store.models import Message
+from clinictext.store.models import Message, MessageEvent
 from tests.api.helpers import textable_patient
 from tests.api.test_webhooks import post_signed, status_params
 from tests.conftest import Org
 from tests.e2e.harness import wait_until
-from tests.support import queue_texts
+from tests.support import counting, queue_texts
 
 CLINIC_NUMBER = "+14155550100"
 
@@ -277,3 +277,42 @@ def test_a_batch_of_callbacks_reads_in_two_queries_whatever_its_size(
 
     assert run(ids[:5]) == run(ids[5:]) == {"SELECT": 2, "UPDATE": 1}
     assert [status_of(factory, m) for m in ids] == ["delivered"] * len(ids)
+
+
+def test_a_batch_writes_history_in_one_statement_and_in_order(
+    ready_org: Org, factory: Any, engine: Any
+) -> None:
+    """Several reports about one text in one batch: its history reads in the order they
+    were applied (a retry's ``queued`` after the ``delivered`` before it is impossible, so
+    the text here goes sent → undelivered-and-retried → queued), and the batch's history
+    rows, however many, cost one INSERT."""
+    pid = textable_patient(ready_org)
+    a, b, c = sent_texts(factory, ready_org, pid, 3)
+    items: list[Item] = [
+        StatusItem(report(f"SMs{a}", "delivered"), a),
+        StatusItem(report(f"SMs{b}", "sent"), b),  # already sent: nothing to write
+        StatusItem(report(f"SMs{c}", "undelivered", "30003"), c),  # transient: retried
+        StatusItem(report(f"SMs{c}", "delivered"), c),  # the given-up attempt: ignored
+        StatusItem(report(f"SMs{b}", "delivered"), b),
+    ]
+    with counting(engine) as statements:
+        outcomes = apply_batch(factory, items, RetryPolicy(), random.Random(1))
+    assert all(o.ok for o in outcomes)
+    inserts = [s for s in statements if s.lstrip().upper().startswith("INSERT INTO MESSAGE_EVENTS")]
+    assert len(inserts) == 1, inserts
+    with factory() as s:
+        rows = s.execute(
+            select(MessageEvent.message_id, MessageEvent.status, MessageEvent.detail)
+            .where(MessageEvent.message_id.in_([a, b, c]), MessageEvent.status != "queued")
+            .order_by(MessageEvent.id)
+        ).all()
+        retried = s.execute(
+            select(MessageEvent.status, MessageEvent.detail)
+            .where(MessageEvent.message_id == c)
+            .order_by(MessageEvent.id.desc())
+            .limit(1)
+        ).one()
+    # queue_texts wrote each text's first ``queued`` row; the batch wrote these, in order:
+    assert [(m, st) for m, st, _ in rows] == [(a, "delivered"), (b, "delivered")]
+    assert retried.status == "queued" and "retrying" in (retried.detail or "")
+    assert status_of(factory, c) == "queued"

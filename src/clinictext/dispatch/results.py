@@ -14,7 +14,7 @@ from clinictext.domain.reports import Report, Verb, decide_refusal
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import SendOutcome
-from clinictext.services import connector
+from clinictext.services import connector, message_events
 from clinictext.services.status_updates import (
     apply,
     apply_report,
@@ -41,7 +41,22 @@ def record(
     rng: random.Random,
     worker: str | None = None,
 ) -> None:
-    """Apply every result; accepted texts become ``sent`` unless a callback got there first."""
+    """Apply every result; accepted texts become ``sent`` unless a callback got there first.
+
+    The texts' history rows are written together at the end (``message_events``)."""
+    with message_events.buffered(session):
+        _record(session, results, now, policy, rng, worker)
+        message_events.write(session)
+
+
+def _record(
+    session: Session,
+    results: list[Result],
+    now: datetime,
+    policy: RetryPolicy,
+    rng: random.Random,
+    worker: str | None,
+) -> None:
     ids = [r.message_id for r in results]
     query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
     by_id = {m.id: m for m in session.scalars(for_update(session, query))}

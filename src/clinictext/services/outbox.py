@@ -8,8 +8,9 @@ from sqlalchemy import ColumnElement, and_, or_, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.statuses import DUE, Status
+from clinictext.services import message_events
 from clinictext.store.db import for_update
-from clinictext.store.models import Message, MessageEvent
+from clinictext.store.models import Message
 
 
 def not_handed() -> ColumnElement[bool]:
@@ -27,7 +28,7 @@ def cancel(session: Session, message: Message, now: datetime, why: str) -> None:
     message.error_message = why
     message.claimed_by = None
     message.lease_until = None
-    session.add(MessageEvent.of(message, Status.CANCELED.value, now, detail=why))
+    message_events.record(session, message, Status.CANCELED.value, now, detail=why)
 
 
 def cancel_pending_to(session: Session, org_id: int, phone: str, now: datetime, why: str) -> int:

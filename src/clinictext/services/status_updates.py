@@ -24,7 +24,7 @@ from clinictext.domain.reports import Recorded, Report, Verb, decide
 from clinictext.domain.retry import EXPIRED, RetryPolicy
 from clinictext.domain.statuses import Status, advance
 from clinictext.providers.base import StatusReport
-from clinictext.services import audit
+from clinictext.services import audit, message_events
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
 from clinictext.store.db import for_update
@@ -33,7 +33,6 @@ from clinictext.store.models import (
     Campaign,
     CampaignRecipient,
     Message,
-    MessageEvent,
     ParkedCallback,
     Patient,
     SupersededSid,
@@ -68,7 +67,7 @@ def apply(
         entry = lookup(error_code)
         message.error_code = error_code
         message.error_message = error_message or (entry.meaning if entry else None)
-    session.add(MessageEvent.of(message, new.value, at, error_code=error_code, detail=detail))
+    message_events.record(session, message, new.value, at, error_code=error_code, detail=detail)
     if error_code and new in (Status.FAILED, Status.UNDELIVERED):
         _side_effect(session, message, error_code, at)
     return True
@@ -263,7 +262,7 @@ def requeue(session: Session, message: Message, due: datetime, now: datetime, wh
     message.lease_until = None
     message.handed_at = None
     message.updated_at = now
-    session.add(MessageEvent.of(message, Status.QUEUED.value, now, detail=why))
+    message_events.record(session, message, Status.QUEUED.value, now, detail=why)
     if message.campaign_id is not None or message.appointment_id is not None:
         _follow_origin(session, message, due, now)
 

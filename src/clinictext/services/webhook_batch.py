@@ -10,7 +10,8 @@ alone (``status_updates.receive_callback``, ``inbound.receive``), and the batch 
 The caller answers each webhook only after that commit (``webhook_batch_writer``).
 
 One bad callback must not cost the others: the batch is first tried straight through (no
-savepoints: the flush then writes the batch's updates and inserts together); if anything
+savepoints: the flush then writes the batch's updates and inserts together, and the texts'
+history rows go in one statement, ``message_events``); if anything
 in it fails, the transaction is rolled back and the batch applied again with each item in
 its own SAVEPOINT, so only the items that fail again are refused (and retried by the
 provider, since they are answered 503).
@@ -29,7 +30,7 @@ from sqlalchemy.orm import Session, sessionmaker
 from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, StatusReport
-from clinictext.services import inbound, status_updates
+from clinictext.services import inbound, message_events, status_updates
 from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
 
@@ -87,9 +88,10 @@ def apply_batch(
     if not items:
         return []
     try:
-        with transaction(factory) as session:
+        with transaction(factory) as session, message_events.buffered(session):
             _preload(session, items)
             outcomes = [_apply(session, item, policy, rng) for item in items]
+            message_events.write(session)
             session.flush()
         return outcomes
     except Exception:
