@@ -82,3 +82,22 @@ def test_signature_made_by_twilio_validates_and_a_changed_one_does_not() -> None
     assert not PROVIDER.verify_signature(url, {**params, "MessageStatus": "failed"}, signature)
     assert not PROVIDER.verify_signature(url.replace("42", "43"), params, signature)
     assert not PROVIDER.verify_signature(url, params, "")
+
+
+def test_a_signature_over_the_url_with_or_without_its_port_is_accepted() -> None:
+    """Twilio signs the URL as it was configured, sometimes with the default port spelt
+    out: the check accepts either form, and nothing else."""
+    params = {"MessageSid": "SM1", "MessageStatus": "delivered", "ErrorCode": ""}
+    plain = "https://clinic.example/webhooks/twilio/status?mid=42"
+    ported = "https://clinic.example:443/webhooks/twilio/status?mid=42"
+    validator = RequestValidator(TOKEN)
+    for configured in (plain, ported):
+        for signed in (plain, ported):
+            assert PROVIDER.verify_signature(
+                configured, params, validator.compute_signature(signed, params)
+            ), (configured, signed)
+    other = validator.compute_signature(
+        "https://clinic.example:8443/webhooks/twilio/status?mid=42", params
+    )
+    assert not PROVIDER.verify_signature(plain, params, other)
+    assert not PROVIDER.verify_signature(plain, params, "x" * 28)
