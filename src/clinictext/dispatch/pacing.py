@@ -64,14 +64,20 @@ class SenderWindow:
         """When (on the clock) the window may next admit ``segments``."""
         now = self.clock()
         self._expire(now)
-        excess = self._in_window + self._reserved + segments - self.mps
-        if excess <= 0 or self._in_window + self._reserved == 0:
+        used = self._in_window + self._reserved
+        return self._room_at(used, segments, now, otherwise=now + RESERVED_RECHECK)
+
+    def _room_at(self, used: int, segments: int, now: float, otherwise: float) -> float:
+        """When ``segments`` fit on top of ``used``: ``now``, or the moment enough started
+        texts have left the window, or (reserved texts fill it) ``otherwise``."""
+        if self._fits(used, segments):
             return now
+        excess = used + segments - self.mps
         for at, started in self._started:
             excess -= started
             if excess <= 0:
                 return at + WINDOW
-        return now + RESERVED_RECHECK
+        return otherwise
 
     async def start(self, segments: int) -> None:
         """Wait until a reserved text may start, then log it as started now.
@@ -87,13 +93,7 @@ class SenderWindow:
                 self._in_window += segments
                 self._reserved = max(self._reserved - segments, 0)
                 return
-            excess = self._in_window + segments - self.mps
-            wake = now + WINDOW
-            for at, started in self._started:
-                excess -= started
-                if excess <= 0:
-                    wake = at + WINDOW
-                    break
+            wake = self._room_at(self._in_window, segments, now, otherwise=now + WINDOW)
             await asyncio.sleep(max(wake - now, 0.0))
 
 
