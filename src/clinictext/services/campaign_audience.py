@@ -39,13 +39,12 @@ from clinictext.domain.consent import (
 )
 from clinictext.domain.content import BodyRefused, check_body
 from clinictext.domain.phones import PhoneStatus
-from clinictext.domain.send_window import Window
 from clinictext.domain.window_search import NoSendWindowError, Placement
 from clinictext.services.campaign_patients import load_patients, patients_by_id, where_chunks
 from clinictext.services.campaign_text import Renderer
-from clinictext.services.errors import Invalid
 from clinictext.services.numbers import list_numbers
 from clinictext.services.orgs import get_org
+from clinictext.services.scheduling import send_window
 from clinictext.store.models import (
     Organization,
     SenderNumber,
@@ -84,18 +83,6 @@ class Evaluation:
 
 
 # --- judging ------------------------------------------------------------------------------
-
-
-def send_window(org: Organization) -> Window:
-    """The organization's send window; Invalid when its stored times are unreadable."""
-    try:
-        return Window.parse(org.send_window_start, org.send_window_end)
-    except ValueError as err:  # saved before times were checked strictly
-        raise Invalid(
-            f"{err} Set the send window again in the organization settings "
-            "(PATCH /api/v1/org with send_window).",
-            code="invalid_send_window",
-        ) from None
 
 
 class Judge:

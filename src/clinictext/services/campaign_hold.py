@@ -23,7 +23,6 @@ from clinictext.domain.bulk import WindowMemo
 from clinictext.domain.statuses import DUE, Status
 from clinictext.domain.window_search import NoSendWindowError
 from clinictext.services import audit
-from clinictext.services.campaign_audience import send_window
 from clinictext.services.campaign_bulk import insert_rows
 from clinictext.services.campaign_rows import (
     locked,
@@ -37,6 +36,7 @@ from clinictext.services.campaign_send import (
 from clinictext.services.clock import utcnow
 from clinictext.services.orgs import get_org
 from clinictext.services.outbox import not_handed
+from clinictext.services.scheduling import send_window
 from clinictext.store.models import (
     Campaign,
     CampaignRecipient,

@@ -51,20 +51,25 @@ def _automated_times(session: Session, patient: Patient, now: datetime) -> list[
     )
 
 
-def slot_for(
-    session: Session, org: Organization, patient: Patient, kind: SendKind, now: datetime
-) -> Slot:
-    """Now for staff texts; for automated and campaign texts the next allowed moment."""
-    if kind is SendKind.MANUAL:
-        return Slot(now, None)
+def send_window(org: Organization) -> Window:
+    """The organization's send window; Invalid when its stored times are unreadable."""
     try:
-        window = Window.parse(org.send_window_start, org.send_window_end)
+        return Window.parse(org.send_window_start, org.send_window_end)
     except ValueError as err:  # saved before times were checked strictly
         raise Invalid(
             f"{err} Set the send window again in the organization settings "
             "(PATCH /api/v1/org with send_window).",
             code="invalid_send_window",
         ) from None
+
+
+def slot_for(
+    session: Session, org: Organization, patient: Patient, kind: SendKind, now: datetime
+) -> Slot:
+    """Now for staff texts; for automated and campaign texts the next allowed moment."""
+    if kind is SendKind.MANUAL:
+        return Slot(now, None)
+    window = send_window(org)
     times = _automated_times(session, patient, now) if kind is SendKind.AUTOMATED else []
     at, reason = now, None
     for _ in range(20):
