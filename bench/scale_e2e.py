@@ -249,6 +249,7 @@ def end_to_end(
         handed_done: datetime | None = None
         done_at: datetime | None = None
         last_rss = 0.0
+        timeline: list[dict[str, float]] = []
         while time.monotonic() < deadline:
             counts = _counts(engine)
             now = datetime.now(UTC)
@@ -262,8 +263,14 @@ def end_to_end(
                 break
             if time.monotonic() - last_rss > 1:
                 last_rss = time.monotonic()
-                for name, pid in procs.items():
-                    peak[name] = max(peak[name], rss_mib(pid))
+                sizes = {name: rss_mib(pid) for name, pid in procs.items()}
+                for name, size in sizes.items():
+                    peak[name] = max(peak[name], size)
+                # A sample at every tenth of the texts delivered: flat, or still growing?
+                if rss and delivered >= len(timeline) * texts / 10:
+                    timeline.append(
+                        {"delivered": delivered, **{k: round(v, 1) for k, v in sizes.items()}}
+                    )
             time.sleep(0.1)
         handed_at = _first_handed(engine)
         for name, pid in procs.items():
@@ -293,6 +300,7 @@ def end_to_end(
         "statuses": counts,
         "rss_mib": {k: [round(v, 1) for v in values] for k, values in rss.items()},
         "peak_rss_mib": {k: round(v, 1) for k, v in peak.items()},
+        "rss_timeline_mib": timeline,
     }
     if handed_at is None or done_at is None or handed_done is None:
         result.update({"handed_per_s": 0.0, "delivered_per_s": 0.0, "complete": False})
