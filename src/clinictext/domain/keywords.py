@@ -30,6 +30,7 @@ from __future__ import annotations
 import re
 import unicodedata
 from enum import StrEnum
+from functools import lru_cache
 
 
 class Keyword(StrEnum):
@@ -129,6 +130,10 @@ def _keyword_form(body: str) -> str:
     return _INNER_GAPS.sub("", text[start:end])
 
 
+@lru_cache(maxsize=1024)
 def classify(body: str) -> Keyword | None:
-    """The carrier keyword this whole message is, or ``None`` for any other message."""
+    """The carrier keyword this whole message is, or ``None`` for any other message.
+
+    Remembered for recent bodies: receiving one text asks it several times (the batch,
+    the replies, the revocation detector, the confirmations)."""
     return _KEYWORDS.get(_keyword_form(body))

@@ -1,9 +1,17 @@
-"""Recording consent and reading a patient's current consent from the ledger."""
+"""Recording consent and reading a patient's current consent from the ledger.
+
+A batch of inbound texts asks the consent of every number it hears from; reading each
+ledger on its own was a query (and an autoflush) per text. ``preload`` reads the ledgers
+of a whole batch in one query and keeps each number's derived consent in the session for
+the batch's transaction; ``record`` drops the number it appends to, so the next read of
+that number goes back to the ledger and sees the new event.
+"""
 
 from __future__ import annotations
 
 import logging
 import time
+from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -32,6 +40,51 @@ from clinictext.store.models import ConsentEventRow
 log = logging.getLogger("clinictext.consent")
 
 
+# (organization id, phone) -> its consent, read by ``preload`` for one transaction.
+_PRELOADED = "clinictext_consent_preloaded"
+
+
+def preload(session: Session, numbers: Iterable[tuple[int, str]]) -> None:
+    """Read, in one query, the consent of each (organization, phone) in ``numbers``."""
+    wanted = set(numbers)
+    if not wanted:
+        return
+    events: dict[tuple[int, str], list[ConsentEvent]] = {key: [] for key in wanted}
+    rows = session.execute(
+        select(
+            ConsentEventRow.organization_id,
+            ConsentEventRow.phone,
+            ConsentEventRow.action,
+            ConsentEventRow.source,
+            ConsentEventRow.at,
+            ConsentEventRow.level,
+        )
+        .where(
+            ConsentEventRow.organization_id.in_({org_id for org_id, _ in wanted}),
+            ConsentEventRow.phone.in_({phone for _, phone in wanted}),
+        )
+        .order_by(ConsentEventRow.id)
+    )
+    for org_id, phone, action, source, at, level in rows:
+        found = events.get((org_id, phone))
+        if found is not None:
+            found.append(
+                ConsentEvent(
+                    action=ConsentAction(action),
+                    source=source,
+                    at=at,
+                    level=ConsentLevel(level) if level else None,
+                )
+            )
+    preloaded: dict[tuple[int, str], Consent] = session.info.setdefault(_PRELOADED, {})
+    preloaded.update({key: derive(found) for key, found in events.items()})
+
+
+def forget_preloaded(session: Session) -> None:
+    """After a rollback to a savepoint the preloaded consents may be stale: read again."""
+    session.info.pop(_PRELOADED, None)
+
+
 def ledger(session: Session, org_id: int, phone: str) -> list[ConsentEventRow]:
     """The ledger of one phone number in one organization, oldest first."""
     q = (
@@ -54,6 +107,11 @@ def to_event(row: ConsentEventRow) -> ConsentEvent:
 def current(session: Session, org_id: int, phone: str | None) -> Consent:
     if phone is None:
         return NO_CONSENT
+    preloaded: dict[tuple[int, str], Consent] | None = session.info.get(_PRELOADED)
+    if preloaded is not None:
+        known = preloaded.get((org_id, phone))
+        if known is not None:
+            return known
     return derive(to_event(r) for r in ledger(session, org_id, phone))
 
 
@@ -133,6 +191,9 @@ def record(
     )
     session.add(row)
     session.flush()
+    preloaded: dict[tuple[int, str], Consent] | None = session.info.get(_PRELOADED)
+    if preloaded is not None:
+        preloaded.pop((org_id, patient.phone), None)  # the ledger has a new event
     if action is ConsentAction.OPT_OUT:
         # Nothing queued may reach an opted-out number, whichever number it was to go from.
         outbox.cancel_pending_to(

@@ -1,9 +1,20 @@
-"""Receiving a text: find the organization and patient, store it once, with its commlog."""
+"""Receiving a text: find the organization and patient, store it once, with its commlog.
+
+A batch of texts is received in one transaction (``services.webhook_batch``). What each
+text looks up is read for the whole batch first (``preload``): which provider ids are
+stored already, the numbers texted and their organizations, the patients by phone and
+the consent of each phone. The answers are kept in the session's ``info`` for the batch,
+with a reference to every object read: the session's identity map holds objects only
+weakly, so an organization or patient nobody referenced between two texts was read
+again by each. A text then costs one flush (its message, to learn its id); its status
+event and commlog are written with the next flush, the next text's or the batch's last.
+"""
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
 from datetime import datetime
+from functools import lru_cache
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -13,10 +24,17 @@ from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
 from clinictext.services import confirmations
+from clinictext.services import consent as consent_service
 from clinictext.services import patients as patient_service
-from clinictext.services.messages import store_new
 from clinictext.services.replies import after_inbound
-from clinictext.store.models import Message, Patient, SenderNumber
+from clinictext.store.models import (
+    Commlog,
+    Message,
+    MessageEvent,
+    Organization,
+    Patient,
+    SenderNumber,
+)
 
 PATIENT_ACTOR = "patient"
 
@@ -32,11 +50,27 @@ class Received:
 # the length of the batch's transaction.
 _NEW_SIDS = "clinictext_inbound_new_sids"  # provider ids not stored when the batch began
 _SENDERS = "clinictext_inbound_senders"  # number texted -> its sender number, or None
+# (organization id, sender's phone) -> the patient a text from it belongs to, or None
+_PATIENTS = "clinictext_inbound_patients"
+_ORGS = "clinictext_inbound_orgs"  # the organizations texted (held for the identity map)
+
+
+@lru_cache(maxsize=4096)
+def _sender_phone(raw: str) -> tuple[str, str, str]:
+    """The sender's phone as stored, its status and the reason for it (remembered: a
+    batch parses each sender once to preload and again to receive, and parsing is most
+    of what reading a phone costs)."""
+    try:
+        parsed = parse_phone(raw)
+    except PhoneError:
+        return raw, "invalid", "The sender's number is not a phone."
+    return parsed.e164, parsed.status.value, parsed.reason
 
 
 def preload(session: Session, texts: list[InboundText]) -> None:
-    """Read, in two queries, what a batch of texts needs before each is received: which
-    of them are stored already, and the numbers they were sent to."""
+    """Read, in a fixed number of queries, what a batch of texts needs before each is
+    received: which of them are stored already, the numbers they were sent to and their
+    organizations, the patients they come from and the consent of their phones."""
     if not texts:
         return
     sids = {t.provider_id for t in texts}
@@ -48,12 +82,39 @@ def preload(session: Session, texts: list[InboundText]) -> None:
     }
     session.info[_NEW_SIDS] = sids - stored
     session.info[_SENDERS] = {n: senders.get(n) for n in numbers}
+    keys = {
+        (sender.organization_id, _sender_phone(t.from_)[0])
+        for t in texts
+        if t.provider_id not in stored and (sender := senders.get(t.to)) is not None
+    }
+    if not keys:
+        return
+    org_ids = {org_id for org_id, _ in keys}
+    session.info[_ORGS] = list(
+        session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
+    )
+    patients: dict[tuple[int, str], Patient | None] = dict.fromkeys(keys)
+    candidates = session.scalars(
+        select(Patient)
+        .where(
+            Patient.organization_id.in_(org_ids),
+            Patient.phone.in_({phone for _, phone in keys}),
+        )
+        .order_by(Patient.unknown_sender, Patient.id)
+    )
+    for patient in candidates:
+        key = (patient.organization_id, patient.phone or "")
+        if key in patients and patients[key] is None:  # the first is the one a text finds
+            patients[key] = patient
+    session.info[_PATIENTS] = patients
+    consent_service.preload(session, keys)
 
 
 def forget_preloaded(session: Session) -> None:
     """After a rollback to a savepoint the preloaded answers may be stale: ask again."""
-    session.info.pop(_NEW_SIDS, None)
-    session.info.pop(_SENDERS, None)
+    for key in (_NEW_SIDS, _SENDERS, _PATIENTS, _ORGS):
+        session.info.pop(key, None)
+    consent_service.forget_preloaded(session)
 
 
 def _stored(session: Session, provider_id: str) -> Message | None:
@@ -71,6 +132,37 @@ def _sender(session: Session, number: str) -> SenderNumber | None:
     return session.scalar(select(SenderNumber).where(SenderNumber.number == number))
 
 
+def _patient(session: Session, org_id: int, phone: str) -> Patient | None:
+    patients: dict[tuple[int, str], Patient | None] | None = session.info.get(_PATIENTS)
+    if patients is not None and (org_id, phone) in patients:
+        return patients[(org_id, phone)]
+    return session.scalar(
+        select(Patient)
+        .where(Patient.organization_id == org_id, Patient.phone == phone)
+        .order_by(Patient.unknown_sender, Patient.id)
+        .limit(1)
+    )
+
+
+def _store(session: Session, message: Message) -> None:
+    """Store a received message with its first status event and its commlog, as
+    ``messages.store_new`` does, in one flush instead of two: the message is flushed now
+    (for its id), its event and commlog with the next flush."""
+    session.add(message)
+    session.flush()
+    session.add(MessageEvent.of(message, message.status, message.created_at))
+    session.add(
+        Commlog(
+            organization_id=message.organization_id,
+            patient_id=message.patient_id,
+            message_id=message.id,
+            direction=message.direction,
+            kind=message.kind,
+            at=message.created_at,
+        )
+    )
+
+
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
     """Store an inbound text once per provider id; unknown senders become patients."""
     existing = _stored(session, text.provider_id)
@@ -80,17 +172,8 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
     if sender is None:
         return Received(None, duplicate=False)
     org_id = sender.organization_id
-    try:
-        parsed = parse_phone(text.from_)
-        phone, phone_status, reason = parsed.e164, parsed.status.value, parsed.reason
-    except PhoneError:
-        phone, phone_status, reason = text.from_, "invalid", "The sender's number is not a phone."
-    patient = session.scalar(
-        select(Patient)
-        .where(Patient.organization_id == org_id, Patient.phone == phone)
-        .order_by(Patient.unknown_sender, Patient.id)
-        .limit(1)
-    )
+    phone, phone_status, reason = _sender_phone(text.from_)
+    patient = _patient(session, org_id, phone)
     if patient is None:
         patient = patient_service.create_patient(
             session,
@@ -102,6 +185,9 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
             unknown_sender=True,
         )
         patient.phone, patient.phone_status, patient.phone_reason = phone, phone_status, reason
+        patients: dict[tuple[int, str], Patient | None] | None = session.info.get(_PATIENTS)
+        if patients is not None:
+            patients[(org_id, phone)] = patient  # the next text from it finds this one
     info = count_segments(text.body)
     message = Message(
         organization_id=org_id,
@@ -124,7 +210,7 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         created_at=at,
         updated_at=at,
     )
-    store_new(session, message)
+    _store(session, message)
     replies = after_inbound(session, message, at)
     # After the keywords: a "C" or a confirm code confirms an appointment and is answered.
     replies += confirmations.after_inbound(session, message, at)
