@@ -6,8 +6,9 @@ stored already, the numbers texted and their organizations, the patients by phon
 the consent of each phone. The answers are kept in the session's ``info`` for the batch,
 with a reference to every object read: the session's identity map holds objects only
 weakly, so an organization or patient nobody referenced between two texts was read
-again by each. A text then costs one flush (its message, to learn its id); its status
-event and commlog are written with the next flush, the next text's or the batch's last.
+again by each. A text then costs one statement of its own (its message's INSERT, which
+returns its id) and no flush: its history row, its commlog and its patient's unread count
+are written with the batch's, a statement per table for the whole batch.
 """
 
 from __future__ import annotations
@@ -15,22 +16,22 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
+from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import insert, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.phones import PhoneError, parse_phone
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
-from clinictext.services import confirmations
+from clinictext.services import confirmations, message_events
 from clinictext.services import consent as consent_service
 from clinictext.services import patients as patient_service
 from clinictext.services.replies import after_inbound
 from clinictext.store.models import (
     Commlog,
     Message,
-    MessageEvent,
     Organization,
     Patient,
     SenderNumber,
@@ -144,13 +145,25 @@ def _patient(session: Session, org_id: int, phone: str) -> Patient | None:
     )
 
 
-def _store(session: Session, message: Message) -> None:
+def _store(session: Session, values: dict[str, Any]) -> Message:
     """Store a received message with its first status event and its commlog, as
-    ``messages.store_new`` does, in one flush instead of two: the message is flushed now
-    (for its id), its event and commlog with the next flush."""
-    session.add(message)
-    session.flush()
-    session.add(MessageEvent.of(message, message.status, message.created_at))
+    ``messages.store_new`` does, without a flush: the message is inserted on its own
+    (``INSERT ... RETURNING``, which gives its id and the tracked object), its history row
+    goes to the batch's buffer (``message_events``), and its commlog waits for the next
+    flush, so a batch's commlogs and patients' unread counts are written together (one
+    flush when applied in a savepoint)."""
+    if session.in_nested_transaction():
+        # Inside a savepoint that may be rolled back the message must be one the session
+        # added: a rollback then forgets it (an object an INSERT returned would stay, with
+        # the id the database gives the next message).
+        message = Message(**values)
+        session.add(message)
+        session.flush()
+    else:
+        message = session.scalars(
+            insert(Message).returning(Message).execution_options(autoflush=False), [values]
+        ).one()
+    message_events.record(session, message, message.status, message.created_at)
     session.add(
         Commlog(
             organization_id=message.organization_id,
@@ -161,6 +174,7 @@ def _store(session: Session, message: Message) -> None:
             at=message.created_at,
         )
     )
+    return message
 
 
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
@@ -189,28 +203,30 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         if patients is not None:
             patients[(org_id, phone)] = patient  # the next text from it finds this one
     info = count_segments(text.body)
-    message = Message(
-        organization_id=org_id,
-        patient_id=patient.id,
-        sender_number_id=sender.id,
-        direction="inbound",
-        kind="manual",
-        channel=sender.purpose,
-        lane=0,
-        body=text.body,
-        encoding=info.encoding,
-        segments=max(text.segments, info.segments),
-        cost_micros=0,
-        to_phone=text.to,
-        from_phone=phone,
-        status=Status.RECEIVED.value,
-        provider_id=text.provider_id,
-        attempts=0,
-        created_by=PATIENT_ACTOR,
-        created_at=at,
-        updated_at=at,
+    message = _store(
+        session,
+        dict(
+            organization_id=org_id,
+            patient_id=patient.id,
+            sender_number_id=sender.id,
+            direction="inbound",
+            kind="manual",
+            channel=sender.purpose,
+            lane=0,
+            body=text.body,
+            encoding=info.encoding,
+            segments=max(text.segments, info.segments),
+            cost_micros=0,
+            to_phone=text.to,
+            from_phone=phone,
+            status=Status.RECEIVED.value,
+            provider_id=text.provider_id,
+            attempts=0,
+            created_by=PATIENT_ACTOR,
+            created_at=at,
+            updated_at=at,
+        ),
     )
-    _store(session, message)
     replies = after_inbound(session, message, at)
     # After the keywords: a "C" or a confirm code confirms an appointment and is answered.
     replies += confirmations.after_inbound(session, message, at)
