@@ -5,6 +5,11 @@ then its status events, provider calls and sender numbers, one ``IN`` list each
 (``with_details``). The events and calls are read as plain rows, not ORM objects: a page
 shows them and never changes them, and building 200 tracked objects cost more than the
 statements that fetch them.
+
+Only a pending text's diagnosis reads its sender number, the organization's clock and the
+connector's state (``DiagnosisContext`` loads the last two when first asked), so a page of
+delivered, failed and received texts reads none of them: on PostgreSQL each statement is
+a round trip, and those were three of a page's eight.
 """
 
 from __future__ import annotations
@@ -143,8 +148,8 @@ _CALL_COLUMNS = (
 
 @dataclass(frozen=True)
 class MessageDetail:
-    """A message with what its answer shows: status history, provider calls, and the
-    sender number for a pending text (only its diagnosis reads it; None otherwise)."""
+    """A message with what its answer shows: status history, provider calls, sender
+    (None when not loaded: only a pending text's diagnosis reads it)."""
 
     message: Message
     events: Sequence[Event | MessageEvent]  # oldest first
@@ -152,9 +157,14 @@ class MessageDetail:
     sender: SenderNumber | SenderFact | None
 
 
-def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
-    """``rows`` with their details, in the same order, in at most three queries however
-    many (the sender numbers only when a pending text needs them)."""
+def with_details(
+    session: Session, rows: Sequence[Message], *, all_senders: bool = True
+) -> list[MessageDetail]:
+    """``rows`` with their details, in the same order, in three queries however many.
+
+    With ``all_senders`` false only pending texts get their sender number (only their
+    diagnosis reads it), and a page without one skips that query.
+    """
     ids = [m.id for m in rows]
     events: dict[int, list[Event | MessageEvent]] = defaultdict(list)
     calls: dict[int, list[Call]] = defaultdict(list)
@@ -184,7 +194,11 @@ def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetai
                 )
             )
         sender_ids = sorted(
-            {m.sender_number_id for m in rows if m.sender_number_id is not None and is_pending(m)}
+            {
+                m.sender_number_id
+                for m in rows
+                if m.sender_number_id is not None and (all_senders or is_pending(m))
+            }
         )
         if sender_ids:
             senders = {
