@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.api.schemas import MessageOut
+from clinictext.services import messages
 from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent, ProviderAttempt
@@ -23,11 +24,11 @@ from tests.api.helpers import textable_patient
 from tests.conftest import Org
 from tests.support import counting
 
-# The API key; the page; its events, provider calls and pending texts' senders (one IN list
-# each); the organization and the connector for the pending texts' diagnosis.
-STATEMENTS_WITH_PENDING = 7
-# The key, the page, its events and provider calls.
-STATEMENTS_WITHOUT_PENDING = 4
+# The API key; the page; its status events and provider calls (one UNION ALL); the pending
+# texts' senders, the organization and the connector for their diagnosis.
+STATEMENTS_WITH_PENDING = 6
+# The key, the page, its status events and provider calls.
+STATEMENTS_WITHOUT_PENDING = 3
 
 FINAL = ("delivered", "failed", "undelivered", "sent", "canceled")
 
@@ -121,3 +122,24 @@ def test_an_unknown_patients_messages_are_not_found(ready_org: Org) -> None:
 def test_a_patient_without_messages_has_an_empty_page(ready_org: Org) -> None:
     pid = textable_patient(ready_org)
     assert ready_org.get(f"/patients/{pid}/messages").json() == []
+
+
+def test_a_pages_details_in_one_statement_are_those_read_one_kind_at_a_time(
+    ready_org: Org, factory: sessionmaker[Session]
+) -> None:
+    """The UNION of status events and provider calls gives the same values, of the same
+    types (UTC times, JSON documents), as reading each table on its own."""
+    pid = textable_patient(ready_org)
+    add_texts(ready_org, pid, factory, 12, pending=True)
+    with factory() as s:
+        page = messages.list_messages(s, ready_org.id, patient_id=pid).items
+        one = messages.page_details(s, page)
+        each = messages.with_details(s, page)
+    assert [(d.message.id, d.events, d.attempts) for d in one] == [
+        (d.message.id, d.events, d.attempts) for d in each
+    ]
+    assert all(e.at.utcoffset() == timedelta(0) for d in one for e in d.events)
+    assert sum(len(d.attempts) for d in one) == 9
+    assert all(isinstance(a.request, dict) for d in one for a in d.attempts)
+    pending = [d for d in one if d.message.status == "queued"]
+    assert pending and all(d.sender is not None for d in pending)

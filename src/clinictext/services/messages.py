@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import JSON, Integer, cast, literal_column, null, select, union_all
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import SenderFact, Verification
@@ -157,18 +157,11 @@ class MessageDetail:
     sender: SenderNumber | SenderFact | None
 
 
-def with_details(
-    session: Session, rows: Sequence[Message], *, all_senders: bool = True
-) -> list[MessageDetail]:
-    """``rows`` with their details, in the same order, in three queries however many.
-
-    With ``all_senders`` false only pending texts get their sender number (only their
-    diagnosis reads it), and a page without one skips that query.
-    """
+def with_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
+    """``rows`` with their details, in the same order, in three queries however many."""
     ids = [m.id for m in rows]
     events: dict[int, list[Event | MessageEvent]] = defaultdict(list)
     calls: dict[int, list[Call]] = defaultdict(list)
-    senders: dict[int, SenderNumber] = {}
     if ids:
         for message_id, status, at, error_code, detail in session.execute(
             select(MessageEvent.message_id, *_EVENT_COLUMNS)
@@ -193,20 +186,7 @@ def with_details(
                     row.response,
                 )
             )
-        sender_ids = sorted(
-            {
-                m.sender_number_id
-                for m in rows
-                if m.sender_number_id is not None and (all_senders or is_pending(m))
-            }
-        )
-        if sender_ids:
-            senders = {
-                sender.id: sender
-                for sender in session.scalars(
-                    select(SenderNumber).where(SenderNumber.id.in_(sender_ids))
-                )
-            }
+    senders = _senders(session, rows, pending_only=False)
     return [
         MessageDetail(
             m,
@@ -216,6 +196,80 @@ def with_details(
         )
         for m in rows
     ]
+
+
+def page_details(session: Session, rows: Sequence[Message]) -> list[MessageDetail]:
+    """``rows`` with what their answers show, in one statement however many (two when a
+    pending text needs its sender number): the status events and provider calls come in
+    one ``UNION ALL``, each a round trip fewer on PostgreSQL than ``with_details``."""
+    ids = [m.id for m in rows]
+    events: dict[int, list[Event | MessageEvent]] = defaultdict(list)
+    calls: dict[int, list[Call]] = defaultdict(list)
+    if ids:
+        # The calls come first: a UNION's columns take the first SELECT's types (JSON).
+        call_rows = select(
+            literal_column("1").label("is_call"),
+            ProviderAttempt.message_id,
+            ProviderAttempt.id,
+            ProviderAttempt.at,
+            ProviderAttempt.operation,
+            ProviderAttempt.outcome,
+            ProviderAttempt.error,
+            ProviderAttempt.http_status,
+            ProviderAttempt.elapsed_ms,
+            ProviderAttempt.request,
+            ProviderAttempt.response,
+        ).where(ProviderAttempt.message_id.in_(ids))
+        event_rows = select(
+            literal_column("0"),
+            MessageEvent.message_id,
+            MessageEvent.id,
+            MessageEvent.at,
+            MessageEvent.status,
+            MessageEvent.error_code,
+            MessageEvent.detail,
+            cast(null(), Integer),
+            cast(null(), Integer),
+            cast(null(), JSON),
+            cast(null(), JSON),
+        ).where(MessageEvent.message_id.in_(ids))
+        both = union_all(call_rows, event_rows).subquery()
+        for row in session.execute(select(both).order_by(both.c.message_id, both.c.id)):
+            is_call, message_id, _, at, what, code, text, http, elapsed, request, response = row
+            if is_call:
+                calls[message_id].append(
+                    Call(at, what, code, http, elapsed, text, request, response)
+                )
+            else:
+                events[message_id].append(Event(what, at, code, text))
+    senders = _senders(session, rows, pending_only=True)
+    return [
+        MessageDetail(
+            m,
+            events[m.id],
+            calls[m.id],
+            senders.get(m.sender_number_id) if m.sender_number_id is not None else None,
+        )
+        for m in rows
+    ]
+
+
+def _senders(
+    session: Session, rows: Sequence[Message], *, pending_only: bool
+) -> dict[int, SenderNumber]:
+    ids = sorted(
+        {
+            m.sender_number_id
+            for m in rows
+            if m.sender_number_id is not None and (not pending_only or is_pending(m))
+        }
+    )
+    if not ids:
+        return {}
+    return {
+        sender.id: sender
+        for sender in session.scalars(select(SenderNumber).where(SenderNumber.id.in_(ids)))
+    }
 
 
 class DiagnosisContext:

@@ -49,7 +49,7 @@ def messages_out(
     if not rows:
         return []
     ctx = ctx or diagnosis_context(session, rows[0].organization_id, utcnow())
-    return [_out(detail, ctx) for detail in messages.with_details(session, rows, all_senders=False)]
+    return [_out(detail, ctx) for detail in messages.page_details(session, rows)]
 
 
 def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
