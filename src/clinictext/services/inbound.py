@@ -22,6 +22,7 @@ from sqlalchemy import Table, insert, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
+from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.phones import PhoneError, parse_phone
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
@@ -46,6 +47,17 @@ class Received:
     message: Message | None  # None when no organization owns the number texted
     duplicate: bool
     replies: list[Message] = field(default_factory=list)
+
+    @property
+    def opts_out(self) -> bool:
+        """A newly stored opt-out keyword: the patient's texts stop here, so its answer
+        waits for the texts handed over before it (``consent.settle_after_opt_out``). A
+        later text finds nothing new in flight."""
+        return (
+            self.message is not None
+            and not self.duplicate
+            and classify(self.message.body) is Keyword.OPT_OUT
+        )
 
 
 # What a batch of texts read up front (``preload``), kept in the session's ``info`` for

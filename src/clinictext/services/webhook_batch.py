@@ -27,7 +27,6 @@ from dataclasses import dataclass
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, StatusReport
 from clinictext.services import inbound, message_events, status_updates
@@ -147,10 +146,6 @@ def _apply(session: Session, item: Item, policy: RetryPolicy, rng: random.Random
     message = received.message
     if message is None:
         return Outcome(ok=True, unknown_number=True)
-    if received.duplicate or message.from_phone is None:
-        return DONE
-    # Only an opt-out keyword makes a text's answer wait for earlier texts to be answered:
-    # a later text from an opted-out number finds nothing new in flight.
-    if classify(message.body) is Keyword.OPT_OUT:
+    if received.opts_out and message.from_phone is not None:
         return Outcome(ok=True, settle=(message.organization_id, message.from_phone))
     return DONE
