@@ -24,11 +24,11 @@ from tests.api.helpers import textable_patient
 from tests.conftest import Org
 from tests.support import counting
 
-# The API key; the page; its status events and provider calls (one UNION ALL); the pending
-# texts' senders, the organization and the connector for their diagnosis.
-STATEMENTS_WITH_PENDING = 6
-# The key, the page, its status events and provider calls.
-STATEMENTS_WITHOUT_PENDING = 3
+# The API key; the page; its status events and provider calls (one IN list each); the
+# pending texts' senders, the organization and the connector for their diagnosis.
+STATEMENTS_WITH_PENDING = 7
+# The key, the page, its status events, its provider calls.
+STATEMENTS_WITHOUT_PENDING = 4
 
 FINAL = ("delivered", "failed", "undelivered", "sent", "canceled")
 
@@ -124,11 +124,12 @@ def test_a_patient_without_messages_has_an_empty_page(ready_org: Org) -> None:
     assert ready_org.get(f"/patients/{pid}/messages").json() == []
 
 
-def test_a_pages_details_in_one_statement_are_those_read_one_kind_at_a_time(
+def test_a_pages_details_are_those_of_every_other_reader(
     ready_org: Org, factory: sessionmaker[Session]
 ) -> None:
-    """The UNION of status events and provider calls gives the same values, of the same
-    types (UTC times, JSON documents), as reading each table on its own."""
+    """A page's details are ``with_details``'s (the conversation view's), but for the
+    sender numbers: loaded only for pending texts, the only ones whose diagnosis reads
+    one."""
     pid = textable_patient(ready_org)
     add_texts(ready_org, pid, factory, 12, pending=True)
     with factory() as s:
@@ -138,8 +139,6 @@ def test_a_pages_details_in_one_statement_are_those_read_one_kind_at_a_time(
     assert [(d.message.id, d.events, d.attempts) for d in one] == [
         (d.message.id, d.events, d.attempts) for d in each
     ]
-    assert all(e.at.utcoffset() == timedelta(0) for d in one for e in d.events)
     assert sum(len(d.attempts) for d in one) == 9
-    assert all(isinstance(a.request, dict) for d in one for a in d.attempts)
     pending = [d for d in one if d.message.status == "queued"]
     assert pending and all(d.sender is not None for d in pending)
