@@ -21,7 +21,6 @@ NOW = datetime(2026, 5, 20, 15, 0, tzinfo=UTC)
 STATEMENTS_PER_TEXT = 8
 
 
-
 def _history(factory: sessionmaker[Session], org_id: int, patient_ids: list[int]) -> None:
     """Three months of texts of every kind."""
     rows = [
