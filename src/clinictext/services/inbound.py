@@ -30,9 +30,9 @@ from clinictext.providers.base import InboundText
 from clinictext.services import confirmations, message_events
 from clinictext.services import consent as consent_service
 from clinictext.services import patients as patient_service
+from clinictext.services.messages import commlog_of
 from clinictext.services.replies import after_inbound
 from clinictext.store.models import (
-    Commlog,
     Message,
     Organization,
     Patient,
@@ -200,16 +200,7 @@ def _store(session: Session, values: dict[str, Any]) -> Message:
         make_transient_to_detached(message)
         session.add(message)
     message_events.record(session, message, message.status, message.created_at)
-    session.add(
-        Commlog(
-            organization_id=message.organization_id,
-            patient_id=message.patient_id,
-            message_id=message.id,
-            direction=message.direction,
-            kind=message.kind,
-            at=message.created_at,
-        )
-    )
+    session.add(commlog_of(message))
     return message
 
 

@@ -43,18 +43,21 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
     session.add(message)
     session.flush()
     session.add(MessageEvent.of(message, message.status, message.created_at, detail=detail))
-    session.add(
-        Commlog(
-            organization_id=message.organization_id,
-            patient_id=message.patient_id,
-            message_id=message.id,
-            direction=message.direction,
-            kind=message.kind,
-            at=message.created_at,
-        )
-    )
+    session.add(commlog_of(message))
     session.flush()
     return message
+
+
+def commlog_of(message: Message) -> Commlog:
+    """The commlog entry of a stored message (every message, sent or received, has one)."""
+    return Commlog(
+        organization_id=message.organization_id,
+        patient_id=message.patient_id,
+        message_id=message.id,
+        direction=message.direction,
+        kind=message.kind,
+        at=message.created_at,
+    )
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import asdict, dataclass
 from datetime import datetime
+from typing import ParamSpec
 
 from sqlalchemy.orm import Session
 
@@ -19,6 +21,8 @@ from clinictext.services.errors import CannotText, Invalid
 from clinictext.services.messages import store_new
 from clinictext.services.scheduling import slot_for
 from clinictext.store.models import Message, Organization, Patient, SenderNumber
+
+P = ParamSpec("P")
 
 # Conversations go before bulk texts of the same sender number.
 LANE_CONVERSATION = 0
@@ -68,44 +72,6 @@ class Queued:
     organization: Organization
 
 
-def send(
-    session: Session,
-    org_id: int,
-    patient_id: int,
-    channel: Channel,
-    body: str,
-    *,
-    actor: str,
-    send_kind: SendKind = SendKind.MANUAL,
-    now: datetime | None = None,
-    appointment_id: int | None = None,
-    rule_id: int | None = None,
-    campaign_id: int | None = None,
-    not_after: datetime | None = None,
-) -> Message:
-    """Queue one outbound text, or raise ``CannotText`` with every check and write nothing.
-
-    ``appointment_id`` and ``rule_id`` record which appointment rule produced the text (the
-    database allows one text per pair), ``campaign_id`` which campaign. With ``not_after``,
-    a text the send window or the frequency cap would hold past that moment is refused
-    with ``HeldTooLate``.
-    """
-    return queue_text(
-        session,
-        org_id,
-        patient_id,
-        channel,
-        body,
-        actor=actor,
-        send_kind=send_kind,
-        now=now,
-        appointment_id=appointment_id,
-        rule_id=rule_id,
-        campaign_id=campaign_id,
-        not_after=not_after,
-    ).message
-
-
 def queue_text(
     session: Session,
     org_id: int,
@@ -121,7 +87,14 @@ def queue_text(
     campaign_id: int | None = None,
     not_after: datetime | None = None,
 ) -> Queued:
-    """``send``, returning what the answer to the staff member shows (``Queued``)."""
+    """Queue one outbound text, or raise ``CannotText`` with every check and write nothing.
+
+    ``appointment_id`` and ``rule_id`` record which appointment rule produced the text (the
+    database allows one text per pair), ``campaign_id`` which campaign. With ``not_after``,
+    a text the send window or the frequency cap would hold past that moment is refused
+    with ``HeldTooLate``. Returns the message with what the answer to the staff member
+    shows (``Queued``); ``send`` returns the message alone.
+    """
     now = now or utcnow()
     try:
         body = check_body(body)
@@ -192,6 +165,17 @@ def queue_text(
     )
     session.flush()
     return Queued(message, detail, sender, org)
+
+
+def _message_only(queue: Callable[P, Queued]) -> Callable[P, Message]:
+    def send(*args: P.args, **kwargs: P.kwargs) -> Message:
+        return queue(*args, **kwargs).message
+
+    send.__doc__ = "``queue_text``, returning the message alone."
+    return send
+
+
+send = _message_only(queue_text)
 
 
 def _link_policy(org: Organization, body: str) -> LinkFinding | None:
