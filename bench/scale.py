@@ -497,10 +497,17 @@ def measure_e2e(backend: str, sizes: Sizes, wanted: set[str], out: dict[str, Any
         raw = e2e.raw_simulator(sizes.e2e_texts)
         out["raw_simulator"] = raw
         base = f"raw simulator {fmt(raw['handed_per_s'])} / {fmt(raw['delivered_per_s'])} per s"
-        for in_serve in (False, True):
-            run = e2e.end_to_end(backend, sizes.e2e_texts, in_serve=in_serve)
-            out[f"e2e_{run['dispatcher']}"] = run
-            label = "serve + its own dispatcher" if in_serve else "serve --no-dispatch + 1 worker"
+        # The carrier mounted inside ``serve`` (as ``make demo`` runs it: serve then carries
+        # the carrier's work too), and standalone (as Twilio is: outside clinictext).
+        for in_serve, standalone in ((False, False), (True, False), (False, True)):
+            run = e2e.end_to_end(backend, sizes.e2e_texts, in_serve=in_serve, standalone=standalone)
+            out[f"e2e_{run['dispatcher']}" + ("_standalone" if standalone else "")] = run
+            label = (
+                "serve + its own dispatcher"
+                if in_serve
+                else "serve --no-dispatch + 1 worker"
+                + (", standalone carrier" if standalone else "")
+            )
             handed = run["handed_per_s"] / max(raw["handed_per_s"], 1e-9)
             delivered = run["delivered_per_s"] / max(raw["delivered_per_s"], 1e-9)
             rows.append(

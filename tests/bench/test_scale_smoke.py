@@ -50,7 +50,8 @@ def test_every_measure_on_sqlite(tmp_path: Path) -> None:
     report = run_scale(tmp_path, "--backends", "sqlite")
     check_rows(report, "sqlite", set(MEASURES) - {"workers"})  # workers: PostgreSQL only
     (results,) = report["results"]
-    for key in ("healthz", "raw_simulator", "e2e_worker", "e2e_serve", "memory", "pacing"):
+    keys = ("healthz", "raw_simulator", "e2e_worker", "e2e_serve", "e2e_worker_standalone")
+    for key in (*keys, "memory", "pacing"):
         assert key in results, key
     assert results["webhook_inbound"]["healthz_after"] is True
     # The send path was measured at both sizes of history.
