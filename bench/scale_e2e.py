@@ -36,7 +36,7 @@ from tests.pg import free_port
 from tests.support import queue_texts, seed_clinic, wait_http
 
 from bench import dispatch
-from bench.load import RequestSpec, rss_mib, run_load
+from bench.load import RequestSpec, cpu_seconds, rss_mib, run_load
 from clinictext.providers.factory import SIMULATOR_ACCOUNT_SID, SIMULATOR_AUTH_TOKEN
 from clinictext.store.db import make_engine, session_factory
 from clinictext.store.models import Message
@@ -117,6 +117,7 @@ def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
             return RequestSpec("POST", url, headers=headers, data=form)
 
         rss_start = rss_mib(sim_pid)
+        cpu_start = cpu_seconds(sim_pid)
         began = time.perf_counter()
         load = run_load(make, texts, concurrency, timeout=30)
         accepted_s = time.perf_counter() - began
@@ -130,6 +131,7 @@ def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
             time.sleep(0.05)
         delivered_s = time.perf_counter() - began
         rss_end = rss_mib(sim_pid)
+        cpu_used = cpu_seconds(sim_pid) - cpu_start
     accepted = load.ok((201,))
     return {
         "texts": texts,
@@ -139,6 +141,7 @@ def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
         "delivered_per_s": round(delivered / delivered_s, 1),
         "simulator_rss_mib": [round(rss_start, 1), round(rss_end, 1)],
         "request_p99_ms": round(load.percentile(99), 1),
+        "simulator_cpu_ms_per_text": round(cpu_used * 1000 / max(delivered, 1), 2),
     }
 
 
@@ -250,12 +253,15 @@ def end_to_end(
         done_at: datetime | None = None
         last_rss = 0.0
         timeline: list[dict[str, float]] = []
+        cpu: dict[str, float] = {}
+        cpu_ms: dict[str, float] = {}
         while time.monotonic() < deadline:
             counts = _counts(engine)
             now = datetime.now(UTC)
             delivered = counts.get("delivered", 0)
             if not rss and counts.get("queued", 0) < texts:
                 rss = {name: [rss_mib(pid)] for name, pid in procs.items()}
+                cpu = {name: cpu_seconds(pid) for name, pid in procs.items()}
             if handed_done is None and delivered + counts.get("sent", 0) >= texts:
                 handed_done = now
             if delivered >= texts:
@@ -275,6 +281,10 @@ def end_to_end(
         handed_at = _first_handed(engine)
         for name, pid in procs.items():
             rss.setdefault(name, [float("nan")]).append(rss_mib(pid))
+            # CPU per text delivered, from the first hand-over on: the cost model's input.
+            if name in cpu and counts.get("delivered"):
+                used = cpu_seconds(pid) - cpu[name]
+                cpu_ms[name] = round(used * 1000 / counts["delivered"], 2)
             peak[name] = max(peak[name], rss[name][-1])
         if keep is not None:
 
@@ -301,6 +311,7 @@ def end_to_end(
         "rss_mib": {k: [round(v, 1) for v in values] for k, values in rss.items()},
         "peak_rss_mib": {k: round(v, 1) for k, v in peak.items()},
         "rss_timeline_mib": timeline,
+        "cpu_ms_per_text": cpu_ms,
     }
     if handed_at is None or done_at is None or handed_done is None:
         result.update({"handed_per_s": 0.0, "delivered_per_s": 0.0, "complete": False})
