@@ -15,6 +15,7 @@ from collections.abc import Mapping
 from datetime import UTC, datetime
 from email.utils import parsedate_to_datetime
 from typing import Any
+from urllib.parse import urlencode
 
 import aiohttp
 from pydantic import SecretStr
@@ -93,6 +94,12 @@ def _redact_json(data: Any) -> Any:
             if k not in ("subresource_uris",)
         }
     return data
+
+
+# A form encoded here, as aiohttp would encode it: aiohttp's own form support builds a
+# multipart writer (and a random boundary) for every request before it finds no files,
+# which was a sixth of a worker's CPU per text.
+_FORM_HEADERS = {"Content-Type": "application/x-www-form-urlencoded"}
 
 
 class _Fields(dict[str, str]):
@@ -176,7 +183,13 @@ class TwilioProvider:
         async with self._slots:
             started = time.perf_counter()
             try:
-                async with http.request(method, url, data=form, params=params) as resp:
+                async with http.request(
+                    method,
+                    url,
+                    data=None if form is None else urlencode(form).encode(),
+                    headers=None if form is None else _FORM_HEADERS,
+                    params=params,
+                ) as resp:
                     status = resp.status
                     try:
                         payload: Any = await resp.json(content_type=None)
