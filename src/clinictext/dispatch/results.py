@@ -5,6 +5,7 @@ from __future__ import annotations
 import random
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.orm import Session
@@ -71,6 +72,7 @@ def _record(
         ],
     )
     accepted: list[str] = []
+    attempts: list[dict[str, Any]] = []  # the provider calls, written together at the end
     # Held until the end: a batch's rows go out in a few statements at commit instead of
     # one flush per text. A refusal may record consent or a patient's phone status,
     # which a later text of the batch must see: the pending changes go out before it.
@@ -104,8 +106,10 @@ def _record(
                     if outcome.provider_id
                     else ("refused" if outcome.reachable else "unreachable")
                 )
-                connector.log_attempt(
-                    session, message.organization_id, message.id, outcome.log, kind, now
+                attempts.append(
+                    connector.attempt_row(
+                        message.organization_id, message.id, outcome.log, kind, now
+                    )
                 )
             if outcome.provider_id:
                 report = Report(outcome.provider_id, outcome.status or Status.SENT)
@@ -132,5 +136,6 @@ def _record(
                     error_code=outcome.error_code,
                     error_message=outcome.error_message,
                 )
+    connector.log_attempts(session, attempts)
     session.flush()
     match_parked(session, accepted, now, policy, rng)

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import Table, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.connector import Attempt, ConnectorView, derive
@@ -24,23 +25,38 @@ class ConnectorStatus:
     errors: list[ConnectorError]
 
 
+def attempt_row(
+    org_id: int, message_id: int | None, log: CallLog, outcome: str, at: datetime
+) -> dict[str, Any]:
+    """The ``provider_attempts`` row recording one provider call."""
+    return {
+        "organization_id": org_id,
+        "message_id": message_id,
+        "operation": log.operation,
+        "outcome": outcome,
+        "http_status": log.http_status,
+        "elapsed_ms": round(log.elapsed_ms),
+        "error": log.error,
+        "request": log.request,
+        "response": log.response,
+        "at": at,
+    }
+
+
 def log_attempt(
     session: Session, org_id: int, message_id: int | None, log: CallLog, outcome: str, at: datetime
 ) -> None:
-    session.add(
-        ProviderAttempt(
-            organization_id=org_id,
-            message_id=message_id,
-            operation=log.operation,
-            outcome=outcome,
-            http_status=log.http_status,
-            elapsed_ms=round(log.elapsed_ms),
-            error=log.error,
-            request=log.request,
-            response=log.response,
-            at=at,
-        )
-    )
+    session.add(ProviderAttempt(**attempt_row(org_id, message_id, log, outcome, at)))
+
+
+def log_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
+    """Many calls at once (a worker's batch of answers): one INSERT for all of them, not
+    an object and an INSERT ... RETURNING for each."""
+    if rows:
+        session.execute(insert(_ATTEMPTS), rows)
+
+
+_ATTEMPTS: Table = ProviderAttempt.__table__  # type: ignore[assignment]
 
 
 def note_error(session: Session, org_id: int, message: str, at: datetime) -> None:
