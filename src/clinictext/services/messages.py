@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import datetime
 from functools import cached_property
 from typing import Any
@@ -282,25 +282,19 @@ _PENDING = frozenset(s.value for s in (Status.SCHEDULED, Status.QUEUED, Status.S
 def diagnosis(detail: MessageDetail, ctx: DiagnosisContext) -> Diagnosis | None:
     """Why the message is not delivered and what to do; None when it is."""
     message, events, sender = detail.message, detail.events, detail.sender
-    status = Status(message.status)
+    facts = MessageFacts(
+        status=Status(message.status),
+        direction=message.direction,
+        now=ctx.now,
+        error_code=message.error_code,
+        error_message=message.error_message,
+    )
     if not is_pending(message):  # the answer needs neither the context nor the sender
-        return diagnose(
-            MessageFacts(
-                status=status,
-                direction=message.direction,
-                now=ctx.now,
-                error_code=message.error_code,
-                error_message=message.error_message,
-            )
-        )
+        return diagnose(facts)
     return diagnose(
-        MessageFacts(
-            status=status,
-            direction=message.direction,
-            now=ctx.now,
+        replace(
+            facts,
             timezone=ctx.timezone,
-            error_code=message.error_code,
-            error_message=message.error_message,
             due_at=message.due_at,
             last_detail=events[-1].detail if events else None,
             connector=ctx.connector.state,
