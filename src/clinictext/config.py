@@ -79,6 +79,12 @@ class Settings(BaseSettings):
         le=100_000,
         description="Webhooks waiting for the writer; more are answered 503 with Retry-After.",
     )
+    opentelemetry: bool = Field(
+        default=False,
+        description="Trace and measure requests with OpenTelemetry (FastAPI's native "
+        "telemetry, through the providers an OpenTelemetry SDK sets up). Off, a request does "
+        "not look for those providers.",
+    )
     retry_validity_hours: float = Field(
         default=4.0, gt=0, description="How long a text is retried before it fails."
     )

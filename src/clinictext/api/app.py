@@ -13,7 +13,7 @@ from fastapi import FastAPI
 from starlette.applications import Starlette
 
 from clinictext import __version__, web
-from clinictext.api import docs, errors, middleware, webhooks
+from clinictext.api import docs, errors, middleware, webhook_fastpath, webhooks
 from clinictext.api.deps import unit_of_work
 from clinictext.api.v1 import router as v1_router
 from clinictext.config import Settings, get_settings
@@ -73,6 +73,10 @@ def create_app(
         "and says why when a text cannot be sent.",
         docs_url=None,  # served by docs.install, without a CDN
         redoc_url=None,
+        # Off unless asked for: each request would otherwise look up three global providers.
+        telemetry=None
+        if settings.opentelemetry
+        else {"tracing": False, "metrics": False, "logs": False},
     )
     app.state.settings = settings
     app.state.engine = engine
@@ -129,5 +133,7 @@ def create_app(
         probe=probe_database,
         body=json.dumps(healthy, separators=(",", ":")).encode(),
     )
+    # Outermost: providers' webhooks skip the framework (``api.webhook_fastpath``).
+    webhook_fastpath.install(app)
 
     return app

@@ -30,14 +30,14 @@ TOO_LARGE_MESSAGE = (
 )
 
 
-def _header(scope: Scope, name: bytes) -> bytes | None:
+def header(scope: Scope, name: bytes) -> bytes | None:
     for key, value in scope.get("headers", ()):
         if key.lower() == name:
             return bytes(value)
     return None
 
 
-async def _too_large(send: Send) -> None:
+async def too_large(send: Send) -> None:
     body = json.dumps(
         {"error": {"code": "payload_too_large", "message": TOO_LARGE_MESSAGE}}
     ).encode()
@@ -91,9 +91,9 @@ class BodySizeLimit:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
-        declared = _header(scope, b"content-length")
+        declared = header(scope, b"content-length")
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
-            await _too_large(send)
+            await too_large(send)
             return
         chunks: list[bytes] = []
         size = 0
@@ -105,7 +105,7 @@ class BodySizeLimit:
             chunk = message.get("body", b"")
             size += len(chunk)
             if size > self.max_bytes:
-                await _too_large(send)
+                await too_large(send)
                 return
             chunks.append(chunk)
             if not message.get("more_body", False):

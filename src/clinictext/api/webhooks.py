@@ -39,77 +39,118 @@ _rng = random.Random()
 
 def public_url_of(request: Request) -> str:
     """The URL the provider signed: our public address, the path and the query string."""
-    base = request.app.state.settings.public_url.rstrip("/")
-    query = request.url.query
-    return f"{base}{request.url.path}" + (f"?{query}" if query else "")
+    return signed_url(request.app.state.settings, request.url.path, request.url.query)
 
 
-_URLENCODED = "application/x-www-form-urlencoded"
+def signed_url(settings: Settings, path: str, query: str) -> str:
+    base = settings.public_url.rstrip("/")
+    return f"{base}{path}" + (f"?{query}" if query else "")
+
+
+URLENCODED = "application/x-www-form-urlencoded"
 MAX_FIELDS = 1000
 
 
+def parse_urlencoded(body: bytes) -> dict[str, str]:
+    """A url-encoded form read in one step, as Starlette's form parser would read it
+    (Latin-1 bytes, %-escapes as UTF-8), without its streaming parser's per-field
+    callbacks. Raises ``ValueError`` for more than ``MAX_FIELDS`` fields."""
+    return dict(
+        parse_qsl(body.decode("latin-1"), keep_blank_values=True, max_num_fields=MAX_FIELDS)
+    )
+
+
 async def _form(request: Request) -> dict[str, str]:
-    """The posted fields. Providers post url-encoded forms: those are read here in one
-    step, as Starlette's form parser would read them (Latin-1 bytes, %-escapes as UTF-8),
-    without its streaming parser's per-field callbacks; anything else goes to it."""
-    if request.headers.get("content-type", "").split(";")[0].strip().lower() == _URLENCODED:
-        body = (await request.body()).decode("latin-1")
-        return dict(parse_qsl(body, keep_blank_values=True, max_num_fields=MAX_FIELDS))
+    """The posted fields. Providers post url-encoded forms; anything else goes to
+    Starlette's form parser."""
+    if request.headers.get("content-type", "").split(";")[0].strip().lower() == URLENCODED:
+        return parse_urlencoded(await request.body())
     form = await request.form()
     return {k: v for k, v in form.items() if isinstance(v, str)}
 
 
-async def _signed_form(request: Request) -> dict[str, str] | Response:
-    provider: Provider = request.app.state.provider
+def malformed_form() -> Response:
+    return error_response(400, "malformed_form", "The webhook body is not form-encoded.")
+
+
+async def _parts(request: Request) -> tuple[str, str, dict[str, str]] | Response:
+    """The signed URL, the signature and the fields of a webhook request."""
     try:
         params = await _form(request)
     except Exception:  # a body that is not a form
-        return error_response(400, "malformed_form", "The webhook body is not form-encoded.")
-    signature = request.headers.get(provider.signature_header, "")
-    if not provider.verify_signature(public_url_of(request), params, signature):
-        log.warning("webhook with a missing or wrong signature refused: %s", request.url.path)
-        return error_response(
-            403,
-            "invalid_signature",
-            "The X-Twilio-Signature header is missing or does not match. Check that "
-            "CLINICTEXT_PUBLIC_URL is the address the provider posts to.",
-        )
-    return params
+        return malformed_form()
+    header = request.app.state.provider.signature_header
+    return public_url_of(request), request.headers.get(header, ""), params
+
+
+def _refused_signature(
+    provider: Provider, url: str, params: dict[str, str], signature: str
+) -> Response | None:
+    if provider.verify_signature(url, params, signature):
+        return None
+    log.warning("webhook with a missing or wrong signature refused: %s", url.split("?", 1)[0])
+    return error_response(
+        403,
+        "invalid_signature",
+        "The X-Twilio-Signature header is missing or does not match. Check that "
+        "CLINICTEXT_PUBLIC_URL is the address the provider posts to.",
+    )
 
 
 @router.post("/status", status_code=204)
 async def status_callback(request: Request) -> Response:
     """A status callback: applied once, forward only; one for an unknown text is parked."""
-    params = await _signed_form(request)
-    if isinstance(params, Response):
-        return params
-    provider: Provider = request.app.state.provider
+    parts = await _parts(request)
+    if isinstance(parts, Response):
+        return parts
+    url, signature, params = parts
+    return await answer_status(
+        request.app, url, signature, params, request.query_params.get("mid", "")
+    )
+
+
+@router.post("/sms")
+async def inbound_text(request: Request) -> Response:
+    """A patient's text: stored once per provider id, with its commlog; answers TwiML."""
+    parts = await _parts(request)
+    if isinstance(parts, Response):
+        return parts
+    url, signature, params = parts
+    return await answer_inbound(request.app, url, signature, params)
+
+
+async def answer_status(
+    app: Any, url: str, signature: str, params: dict[str, str], mid_raw: str
+) -> Response:
+    """The answer to a status callback whose fields were read (also ``webhook_fastpath``)."""
+    provider: Provider = app.state.provider
+    refused = _refused_signature(provider, url, params, signature)
+    if refused is not None:
+        return refused
     try:
         report = provider.parse_status(params)
     except ValueError as err:
         return error_response(
             400, "malformed_callback", f"The status callback is incomplete: {err}."
         )
-    mid_raw = request.query_params.get("mid", "")
     mid = int(mid_raw) if mid_raw.isdecimal() and len(mid_raw) < 19 else None
-    outcome = await _record(request, StatusItem(report, mid))
+    outcome = await _record(app, StatusItem(report, mid))
     if isinstance(outcome, Response):
         return outcome
     return Response(status_code=204)
 
 
-@router.post("/sms")
-async def inbound_text(request: Request) -> Response:
-    """A patient's text: stored once per provider id, with its commlog; answers TwiML."""
-    params = await _signed_form(request)
-    if isinstance(params, Response):
-        return params
-    provider: Provider = request.app.state.provider
+async def answer_inbound(app: Any, url: str, signature: str, params: dict[str, str]) -> Response:
+    """The answer to an inbound text whose fields were read (also ``webhook_fastpath``)."""
+    provider: Provider = app.state.provider
+    refused = _refused_signature(provider, url, params, signature)
+    if refused is not None:
+        return refused
     try:
         text = provider.parse_inbound(params)
     except ValueError as err:
         return error_response(400, "malformed_inbound", f"The inbound text is incomplete: {err}.")
-    outcome = await _record(request, InboundItem(text))
+    outcome = await _record(app, InboundItem(text))
     if isinstance(outcome, Response):
         return outcome
     if outcome.unknown_number:
@@ -118,31 +159,31 @@ async def inbound_text(request: Request) -> Response:
         # A STOP is answered once the texts handed over before it have been answered.
         org_id, phone = outcome.settle
         await run_in_threadpool(
-            consent.settle_after_opt_out, request.app.state.read_session_factory, org_id, phone
+            consent.settle_after_opt_out, app.state.read_session_factory, org_id, phone
         )
     body, media_type = provider.inbound_ack
     return Response(body, media_type=media_type)
 
 
-async def _record(request: Request, item: Item) -> Outcome | Response:
+async def _record(app: Any, item: Item) -> Outcome | Response:
     """``item``'s outcome once committed, or the 503 to answer when it was not written."""
-    writer: WebhookWriter | None = getattr(request.app.state, "webhook_writer", None)
+    writer: WebhookWriter | None = getattr(app.state, "webhook_writer", None)
     try:
         if writer is not None:
             outcome = await writer.submit(item)
         else:  # an app run without its lifespan: the same work, one webhook at a time
-            outcome = (await run_in_threadpool(_apply, request.app, [item]))[0]
+            outcome = (await run_in_threadpool(_apply, app, [item]))[0]
     except WriterBusy as err:
-        return _busy(str(err))
+        return busy(str(err))
     except Exception:
         log.exception("a webhook could not be recorded; the provider will retry it")
-        return _busy("The webhook could not be recorded.")
+        return busy("The webhook could not be recorded.")
     if not outcome.ok:
-        return _busy("The webhook could not be recorded.")
+        return busy("The webhook could not be recorded.")
     return outcome
 
 
-def _busy(why: str) -> Response:
+def busy(why: str) -> Response:
     response = error_response(
         503, "webhook_not_recorded", f"{why} Nothing was recorded; send it again later."
     )
