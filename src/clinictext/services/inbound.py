@@ -16,21 +16,19 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
-from typing import Any
 
-from sqlalchemy import Table, insert, select
-from sqlalchemy import inspect as sa_inspect
-from sqlalchemy.orm import Session, make_transient_to_detached
+from sqlalchemy import select
+from sqlalchemy.orm import Session
 
 from clinictext.domain.keywords import Keyword, classify
 from clinictext.domain.phones import PhoneError, parse_phone
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import InboundText
-from clinictext.services import confirmations, message_events
+from clinictext.services import confirmations
 from clinictext.services import consent as consent_service
 from clinictext.services import patients as patient_service
-from clinictext.services.messages import commlog_of
+from clinictext.services.messages import store_new
 from clinictext.services.replies import after_inbound
 from clinictext.store.models import (
     Message,
@@ -158,52 +156,6 @@ def _patient(session: Session, org_id: int, phone: str) -> Patient | None:
     )
 
 
-def _message_columns() -> dict[str, tuple[str, Any]]:
-    """Each attribute of a message but its id -> its column and the value it defaults to."""
-    columns: dict[str, tuple[str, Any]] = {}
-    for attr in sa_inspect(Message).column_attrs:
-        column = attr.columns[0]
-        if column.primary_key:
-            continue
-        default = column.default
-        if column.server_default is not None or (default is not None and not default.is_scalar):
-            raise TypeError(f"messages.{column.key}: a default only the database knows")
-        columns[attr.key] = (column.key, default.arg if default is not None else None)
-    return columns
-
-
-_COLUMNS = _message_columns()
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
-
-
-def _store(session: Session, values: dict[str, Any]) -> Message:
-    """Store a received message with its first status event and its commlog, as
-    ``messages.store_new`` does, without a flush: the message's row is inserted on its own
-    (a plain ``INSERT ... RETURNING id``, every column given, so the object built from the
-    same values is what the row holds and joins the session as stored), its history row
-    goes to the batch's buffer (``message_events``), and its commlog waits for the next
-    flush, so a batch's commlogs and patients' unread counts are written together (one
-    flush when applied in a savepoint)."""
-    if session.in_nested_transaction():
-        # Inside a savepoint that may be rolled back the message must be one the session
-        # added: a rollback then forgets it (an object joined as stored would stay, with
-        # the id the database gives the next message).
-        message = Message(**values)
-        session.add(message)
-        session.flush()
-    else:
-        full = {key: values.get(key, default) for key, (_, default) in _COLUMNS.items()}
-        row = {column: full[key] for key, (column, _) in _COLUMNS.items()}
-        message = Message(**full)
-        message.id = session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
-        make_transient_to_detached(message)
-        session.add(message)
-    message_events.record(session, message, message.status, message.created_at)
-    session.add(commlog_of(message))
-    return message
-
-
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
     """Store an inbound text once per provider id; unknown senders become patients."""
     existing = _stored(session, text.provider_id)
@@ -230,9 +182,9 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         if patients is not None:
             patients[(org_id, phone)] = patient  # the next text from it finds this one
     info = count_segments(text.body)
-    message = _store(
+    message = store_new(
         session,
-        dict(
+        Message(
             organization_id=org_id,
             patient_id=patient.id,
             sender_number_id=sender.id,

@@ -21,14 +21,16 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import select
-from sqlalchemy.orm import Session
+from sqlalchemy import Table, insert, select
+from sqlalchemy import inspect as sa_inspect
+from sqlalchemy.orm import Session, make_transient_to_detached
 
 from clinictext.domain.checklist import SenderFact, Verification
 from clinictext.domain.connector import ConnectorView
 from clinictext.domain.diagnosis import Diagnosis, MessageFacts, diagnose
 from clinictext.domain.statuses import Status
 from clinictext.services import connector as connectors
+from clinictext.services import message_events
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
@@ -38,14 +40,54 @@ DIRECTIONS = ("outbound", "inbound")
 
 
 def store_new(session: Session, message: Message, detail: str | None = None) -> Message:
-    """Persist a new message with its first status event and its commlog (every message,
-    sent or received, has one)."""
-    session.add(message)
-    session.flush()
-    session.add(MessageEvent.of(message, message.status, message.created_at, detail=detail))
+    """Store a new message with its first status event and its commlog (every message,
+    sent or received, has one), without a flush.
+
+    The message's row is inserted on its own: a plain ``INSERT ... RETURNING id`` with
+    every column given (the defaults filled in on the object first), so the object is
+    what the row holds and joins the session as stored. Its history row and its commlog
+    wait for the next flush (``message_events``: in a batch, for the batch's one
+    statement). The unit of work's two flushes per text (one to learn the id, one for the
+    rows that need it) were a quarter of a staff text's cost.
+    """
+    if session.in_nested_transaction():
+        # Inside a savepoint that may be rolled back the message must be one the session
+        # added: a rollback then forgets it (an object joined as stored would stay, with
+        # the id the database gives the next message).
+        session.add(message)
+        session.flush()
+    else:
+        row: dict[str, Any] = {}
+        given = message.__dict__
+        for key, (column, default) in _COLUMNS.items():
+            if key not in given:
+                setattr(message, key, default)
+            row[column] = given[key]
+        message.id = session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
+        make_transient_to_detached(message)
+        session.add(message)
+    message_events.record(session, message, message.status, message.created_at, detail=detail)
     session.add(commlog_of(message))
-    session.flush()
     return message
+
+
+def _message_columns() -> dict[str, tuple[str, Any]]:
+    """Each attribute of a message but its id -> its column and the value it defaults to."""
+    columns: dict[str, tuple[str, Any]] = {}
+    for attr in sa_inspect(Message).column_attrs:
+        column = attr.columns[0]
+        if column.primary_key:
+            continue
+        default = column.default
+        if column.server_default is not None or (default is not None and not default.is_scalar):
+            raise TypeError(f"messages.{column.key}: a default only the database knows")
+        columns[attr.key] = (column.key, default.arg if default is not None else None)
+    return columns
+
+
+_COLUMNS = _message_columns()
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
 
 
 def commlog_of(message: Message) -> Commlog:
