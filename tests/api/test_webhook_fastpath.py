@@ -110,7 +110,8 @@ def routeless(ready_org: Org) -> Iterator[Org]:
     """The app without its webhook routes: what still answers is the fast path."""
     router = ready_org.client.app.router  # type: ignore[attr-defined]
     kept = list(router.routes)
-    router.routes[:] = [r for r in kept if getattr(r, "original_router", None) is not webhooks.router]
+    hooks = webhooks.router
+    router.routes[:] = [r for r in kept if getattr(r, "original_router", None) is not hooks]
     assert len(router.routes) == len(kept) - 1
     try:
         yield ready_org
