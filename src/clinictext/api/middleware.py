@@ -56,6 +56,24 @@ async def too_large(send: Send) -> None:
     await send({"type": "http.response.body", "body": body})
 
 
+async def read_capped(receive: Receive, max_bytes: int) -> bytes | Message | None:
+    """The whole body as it streams in; ``None`` once it passes ``max_bytes`` (the rest is
+    never read); the message that ended it early when the client went away."""
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        message = await receive()
+        if message["type"] != "http.request":
+            return message
+        chunk = message.get("body", b"")
+        size += len(chunk)
+        if size > max_bytes:
+            return None
+        chunks.append(chunk)
+        if not message.get("more_body", False):
+            return b"".join(chunks)
+
+
 class _Replay:
     """The body read so far, handed to the app as one message; then the server's own.
 
@@ -95,22 +113,14 @@ class BodySizeLimit:
         if declared is not None and declared.strip().isdigit() and int(declared) > self.max_bytes:
             await too_large(send)
             return
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":  # the client went away: let the app see it
-                await self.app(scope, _Replay(message, receive).receive, send)
-                return
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await too_large(send)
-                return
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                break
-        whole = {"type": "http.request", "body": b"".join(chunks), "more_body": False}
+        body = await read_capped(receive, self.max_bytes)
+        if body is None:
+            await too_large(send)
+            return
+        if not isinstance(body, bytes):  # the client went away: let the app see it
+            await self.app(scope, _Replay(body, receive).receive, send)
+            return
+        whole = {"type": "http.request", "body": body, "more_body": False}
         await self.app(scope, _Replay(whole, receive).receive, send)
 
 

@@ -26,7 +26,7 @@ from starlette.responses import Response
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from clinictext.api import webhooks
-from clinictext.api.middleware import MAX_BODY_BYTES, header, too_large
+from clinictext.api.middleware import MAX_BODY_BYTES, header, read_capped, too_large
 
 log = logging.getLogger("clinictext.webhooks")
 
@@ -45,9 +45,12 @@ class WebhookFastPath:
         if not self._takes(scope):
             await self.app(scope, receive, send)
             return
-        body = await self._body(receive, send)
+        body = await read_capped(receive, self.max_bytes)
         if body is None:
-            return  # refused as too large, or the client went away
+            await too_large(send)
+            return
+        if not isinstance(body, bytes):
+            return  # the client went away
         try:
             response = await self._answer(scope, body)
         except Exception:  # as the route answers a failure to record: sent again later
@@ -69,22 +72,6 @@ class WebhookFastPath:
         declared = header(scope, b"content-length")
         # A declared length over the cap: ``middleware.BodySizeLimit`` refuses it.
         return not (declared and declared.strip().isdigit() and int(declared) > self.max_bytes)
-
-    async def _body(self, receive: Receive, send: Send) -> bytes | None:
-        chunks: list[bytes] = []
-        size = 0
-        while True:
-            message = await receive()
-            if message["type"] != "http.request":
-                return None
-            chunk = message.get("body", b"")
-            size += len(chunk)
-            if size > self.max_bytes:
-                await too_large(send)
-                return None
-            chunks.append(chunk)
-            if not message.get("more_body", False):
-                return b"".join(chunks)
 
     async def _answer(self, scope: Scope, body: bytes) -> Response:
         try:
