@@ -11,6 +11,7 @@ from aiohttp import web
 
 from clinictext.providers.base import OutboundText
 from clinictext.providers.twilio import TwilioProvider
+from tests.providers.messages_api import messages_api
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -27,20 +28,15 @@ def test_the_create_message_form_arrives_as_sent() -> None:
             seen["form"] = dict(await request.post())
             return web.json_response({"sid": "SM" + "9" * 32, "status": "queued"}, status=201)
 
-        app = web.Application()
-        app.router.add_post(f"/2010-04-01/Accounts/{SID}/Messages.json", create)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, "127.0.0.1", 0)
-        await site.start()
-        base = f"http://127.0.0.1:{runner.addresses[0][1]}"
-        provider = TwilioProvider(SID, "token", base)
-        try:
-            text = OutboundText(7, "+15551230000", "+15559870000", BODY, "http://x/cb?mid=7&a=b")
-            outcome = await provider.send(text)
-        finally:
-            await provider.close()
-            await runner.cleanup()
+        async with messages_api(SID, create) as base:
+            provider = TwilioProvider(SID, "token", base)
+            try:
+                text = OutboundText(
+                    7, "+15551230000", "+15559870000", BODY, "http://x/cb?mid=7&a=b"
+                )
+                outcome = await provider.send(text)
+            finally:
+                await provider.close()
         return seen["type"], seen["form"], outcome.provider_id is not None
 
     content_type, form, sent = asyncio.run(run())

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+from collections.abc import Awaitable, Callable
 
 import pytest
 from aiohttp import web
 
 from clinictext.providers.base import OutboundText
 from clinictext.providers.twilio import TwilioProvider
+from tests.providers.messages_api import messages_api
 
 pytestmark = pytest.mark.timeout(60)
 
@@ -24,8 +26,7 @@ TIMEOUT_S = 2.0  # longer than one answer, shorter than the whole queue's
 TEXTS = 12  # 12 answers in a row through one connection take 3.6 s
 
 
-async def _slow_provider() -> tuple[web.AppRunner, str, dict[str, int]]:
-    seen = {"now": 0, "most": 0, "answered": 0}
+def _slow_create(seen: dict[str, int]) -> Callable[[web.Request], Awaitable[web.Response]]:
     ids = itertools.count(1)
 
     async def create(_request: web.Request) -> web.Response:
@@ -38,32 +39,25 @@ async def _slow_provider() -> tuple[web.AppRunner, str, dict[str, int]]:
         seen["answered"] += 1
         return web.json_response({"sid": f"SM{next(ids):032d}", "status": "queued"}, status=201)
 
-    app = web.Application()
-    app.router.add_post(f"/2010-04-01/Accounts/{SID}/Messages.json", create)
-    runner = web.AppRunner(app, access_log=None)
-    await runner.setup()
-    site = web.TCPSite(runner, "127.0.0.1", 0)
-    await site.start()
-    port = runner.addresses[0][1]
-    return runner, f"http://127.0.0.1:{port}", seen
+    return create
 
 
 def test_texts_waiting_for_a_connection_are_sent_not_timed_out() -> None:
     async def run() -> tuple[list[bool], dict[str, int]]:
-        runner, base, seen = await _slow_provider()
-        provider = TwilioProvider(SID, "token", base, timeout_s=TIMEOUT_S, max_connections=1)
-        try:
-            outcomes = await asyncio.gather(
-                *(
-                    provider.send(
-                        OutboundText(i, "+15551230000", "+15559870000", "hi", "http://x/cb")
+        seen = {"now": 0, "most": 0, "answered": 0}
+        async with messages_api(SID, _slow_create(seen)) as base:
+            provider = TwilioProvider(SID, "token", base, timeout_s=TIMEOUT_S, max_connections=1)
+            try:
+                outcomes = await asyncio.gather(
+                    *(
+                        provider.send(
+                            OutboundText(i, "+15551230000", "+15559870000", "hi", "http://x/cb")
+                        )
+                        for i in range(TEXTS)
                     )
-                    for i in range(TEXTS)
                 )
-            )
-        finally:
-            await provider.close()
-            await runner.cleanup()
+            finally:
+                await provider.close()
         return [o.reachable and o.provider_id is not None for o in outcomes], seen
 
     sent, seen = asyncio.run(run())
