@@ -30,8 +30,9 @@ from clinictext.api.middleware import MAX_BODY_BYTES, header, read_capped, too_l
 
 log = logging.getLogger("clinictext.webhooks")
 
-STATUS_PATH = "/webhooks/twilio/status"
-INBOUND_PATH = "/webhooks/twilio/sms"
+STATUS_PATH = webhooks.router.prefix + "/status"
+INBOUND_PATH = webhooks.router.prefix + "/sms"
+_URLENCODED = webhooks.URLENCODED.encode()
 
 
 class WebhookFastPath:
@@ -67,7 +68,7 @@ class WebhookFastPath:
         if b"%00" in query or b"\x00" in query:
             return False  # ``middleware.NulFreeQuery`` answers it
         kind = header(scope, b"content-type") or b""
-        if kind.split(b";", 1)[0].strip().lower() != webhooks.URLENCODED.encode():
+        if kind.split(b";", 1)[0].strip().lower() != _URLENCODED:
             return False
         declared = header(scope, b"content-length")
         # A declared length over the cap: ``middleware.BodySizeLimit`` refuses it.
