@@ -9,6 +9,7 @@ the can-text checklist can explain it.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import lru_cache
 from enum import StrEnum
 
 import phonenumbers
@@ -104,8 +105,12 @@ def time_zones_for(e164: str) -> tuple[str, ...]:
     return zones
 
 
+@lru_cache(maxsize=4096)
 def display(e164: str) -> str:
-    """A number as people write it in its own country, e.g. (415) 555-0123."""
+    """A number as people write it in its own country, e.g. (415) 555-0123.
+
+    Kept for the numbers last shown: every text's checklist shows its sender and patient,
+    and parsing a number costs more than the rest of that check."""
     try:
         number = phonenumbers.parse(e164, None)
     except NumberParseException:

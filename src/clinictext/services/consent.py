@@ -15,7 +15,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.consent import (
@@ -68,14 +68,7 @@ def preload(session: Session, numbers: Iterable[tuple[int, str]]) -> None:
     for org_id, phone, action, source, at, level in rows:
         found = events.get((org_id, phone))
         if found is not None:
-            found.append(
-                ConsentEvent(
-                    action=ConsentAction(action),
-                    source=source,
-                    at=at,
-                    level=ConsentLevel(level) if level else None,
-                )
-            )
+            found.append(_event(action, source, at, level))
     preloaded: dict[tuple[int, str], Consent] = session.info.setdefault(_PRELOADED, {})
     preloaded.update({key: derive(found) for key, found in events.items()})
 
@@ -96,12 +89,7 @@ def ledger(session: Session, org_id: int, phone: str) -> list[ConsentEventRow]:
 
 
 def to_event(row: ConsentEventRow) -> ConsentEvent:
-    return ConsentEvent(
-        action=ConsentAction(row.action),
-        source=row.source,
-        at=row.at,
-        level=ConsentLevel(row.level) if row.level else None,
-    )
+    return _event(row.action, row.source, row.at, row.level)
 
 
 def current(session: Session, org_id: int, phone: str | None) -> Consent:
@@ -112,7 +100,31 @@ def current(session: Session, org_id: int, phone: str | None) -> Consent:
         known = preloaded.get((org_id, phone))
         if known is not None:
             return known
-    return derive(to_event(r) for r in ledger(session, org_id, phone))
+    rows = session.execute(_LEDGER_EVENTS, {"org_id": org_id, "phone": phone})
+    return derive(_event(*row) for row in rows)
+
+
+# One number's ledger as plain values, oldest first: built once, since building a
+# statement costs more than running this one (it is read for every text sent).
+_LEDGER_EVENTS = (
+    select(
+        ConsentEventRow.action, ConsentEventRow.source, ConsentEventRow.at, ConsentEventRow.level
+    )
+    .where(
+        ConsentEventRow.organization_id == bindparam("org_id"),
+        ConsentEventRow.phone == bindparam("phone"),
+    )
+    .order_by(ConsentEventRow.id)
+)
+
+
+def _event(action: str, source: str, at: datetime, level: str | None) -> ConsentEvent:
+    return ConsentEvent(
+        action=ConsentAction(action),
+        source=source,
+        at=at,
+        level=ConsentLevel(level) if level else None,
+    )
 
 
 @dataclass(frozen=True)

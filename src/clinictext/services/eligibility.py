@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import ColumnElement, func, select
+from sqlalchemy import ColumnElement, bindparam, func, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import (
@@ -77,11 +77,7 @@ def manual_spend_micros(session: Session, org: Organization, now: datetime) -> i
     start = month_start(org, now)
     epoch = int(start.timestamp())
     first_quarter = -(-epoch // QUARTER_HOUR)  # the first whole quarter hour from start
-    total = session.scalar(
-        select(func.coalesce(func.sum(ManualSpend.micros), 0)).where(
-            ManualSpend.organization_id == org.id, ManualSpend.quarter_hour >= first_quarter
-        )
-    )
+    total = session.scalar(_QUARTER_HOURS_SPENT, {"org_id": org.id, "first_quarter": first_quarter})
     if start.timestamp() != first_quarter * QUARTER_HOUR:
         total = (total or 0) + (
             session.scalar(
@@ -115,17 +111,27 @@ def _billed(org_id: int) -> tuple[ColumnElement[bool], ...]:
     )
 
 
+# The send path's reads are built once: building a statement costs more than running it.
+_PATIENT_ORG_LEAD = (
+    select(Patient, Organization, Lead)
+    .join(Organization, Organization.id == Patient.organization_id)
+    .outerjoin(
+        Lead, (Lead.patient_id == Patient.id) & (Lead.organization_id == bindparam("org_id"))
+    )
+    .where(Patient.id == bindparam("patient_id"), Patient.organization_id == bindparam("org_id"))
+)
+_QUARTER_HOURS_SPENT = select(func.coalesce(func.sum(ManualSpend.micros), 0)).where(
+    ManualSpend.organization_id == bindparam("org_id"),
+    ManualSpend.quarter_hour >= bindparam("first_quarter"),
+)
+
+
 def _patient_org_lead(
     session: Session, org_id: int, patient_id: int
 ) -> tuple[Patient, Organization, Lead | None]:
     """The patient, their organization and their lead (if any) in one query; the same
     ``NotFound`` as ``get_org`` and ``get_patient`` when one is missing."""
-    row = session.execute(
-        select(Patient, Organization, Lead)
-        .join(Organization, Organization.id == Patient.organization_id)
-        .outerjoin(Lead, (Lead.patient_id == Patient.id) & (Lead.organization_id == org_id))
-        .where(Patient.id == patient_id, Patient.organization_id == org_id)
-    ).first()
+    row = session.execute(_PATIENT_ORG_LEAD, {"org_id": org_id, "patient_id": patient_id}).first()
     if row is None:
         get_org(session, org_id)
         get_patient(session, org_id, patient_id)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Channel, Verification
@@ -82,10 +82,18 @@ def add_number(
 def list_numbers(
     session: Session, org_id: int, purpose: Channel | None = None
 ) -> list[SenderNumber]:
-    q = select(SenderNumber).where(SenderNumber.organization_id == org_id)
-    if purpose is not None:
-        q = q.where(SenderNumber.purpose == purpose.value)
-    return list(session.scalars(q.order_by(SenderNumber.id)))
+    if purpose is None:
+        return list(session.scalars(_NUMBERS, {"org_id": org_id}))
+    return list(session.scalars(_NUMBERS_FOR, {"org_id": org_id, "purpose": purpose.value}))
+
+
+# Built once: the send path reads its numbers for every text.
+_NUMBERS = (
+    select(SenderNumber)
+    .where(SenderNumber.organization_id == bindparam("org_id"))
+    .order_by(SenderNumber.id)
+)
+_NUMBERS_FOR = _NUMBERS.where(SenderNumber.purpose == bindparam("purpose"))
 
 
 def get_number(session: Session, org_id: int, number_id: int) -> SenderNumber:
