@@ -1,11 +1,16 @@
-"""The audit log: who changed what, when. No message bodies or names, only ids."""
+"""The audit log: who changed what, when. No message bodies or names, only ids.
+
+An entry is written at once with a plain INSERT on the session's connection: nothing
+reads it back in the transaction that writes it, and as an ORM object each cost a
+unit-of-work flush (on the send path, a fifth of a text's cost).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import Table, insert, select
 from sqlalchemy.orm import Session
 
 from clinictext.services.clock import utcnow
@@ -21,18 +26,23 @@ def record(
     entity_id: int | None,
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
-) -> AuditEvent:
-    event = AuditEvent(
-        organization_id=org_id,
-        actor=actor,
-        action=action,
-        entity=entity,
-        entity_id=entity_id,
-        data=data or {},
-        at=at or utcnow(),
+) -> None:
+    session.connection().execute(
+        _INSERT,
+        {
+            "organization_id": org_id,
+            "actor": actor,
+            "action": action,
+            "entity": entity,
+            "entity_id": entity_id,
+            "data": data or {},
+            "at": at or utcnow(),
+        },
     )
-    session.add(event)
-    return event
+
+
+_AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
+_INSERT = insert(_AUDIT)
 
 
 def list_events(

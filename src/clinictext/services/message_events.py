@@ -1,10 +1,14 @@
-"""A text's history rows (``MessageEvent``), written one by one or, in a batch, all at once.
+"""The rows written with a text: its history (``MessageEvent``) and its commlog entry, one
+by one or, in a batch, all at once.
 
 A status callback adds one history row. Added as an ORM object, each row costs an object
 built attribute by attribute, a unit-of-work sort, and an INSERT ... RETURNING to learn an
 id nobody reads; for a batch of 200 callbacks that was a third of the batch's cost. Inside
 ``buffered`` the rows are kept as plain values and ``write`` inserts them with one
-executemany, in the order they were recorded (so a text's history keeps its order).
+executemany, in the order they were recorded (so a text's history keeps its order). A
+new text's commlog entry is kept the same way (``commlog``): a text sent by staff writes
+its history row and its commlog as two plain INSERTs instead of a unit-of-work flush, and
+a batch of received texts writes each kind in one statement.
 
 Every writer of history rows in a batch must come through ``record``: a row added as an
 ORM object would reach the database before the buffered rows recorded ahead of it.
@@ -22,10 +26,11 @@ from typing import Any
 from sqlalchemy import Table, insert
 from sqlalchemy.orm import Session
 
-from clinictext.store.models import Message, MessageEvent
+from clinictext.store.models import Commlog, Message, MessageEvent
 
 _BUFFER = "clinictext_message_events"
-_TABLE: Table = MessageEvent.__table__  # type: ignore[assignment]
+_HISTORY: Table = MessageEvent.__table__  # type: ignore[assignment]
+_COMMLOGS: Table = Commlog.__table__  # type: ignore[assignment]
 
 
 def record(
@@ -38,11 +43,11 @@ def record(
     error_code: str | None = None,
 ) -> None:
     """``message`` reached ``status`` at ``at``: a row of its history."""
-    rows: list[dict[str, Any]] | None = session.info.get(_BUFFER)
-    if rows is None:
+    buffer: dict[Table, list[dict[str, Any]]] | None = session.info.get(_BUFFER)
+    if buffer is None:
         session.add(MessageEvent.of(message, status, at, detail=detail, error_code=error_code))
         return
-    rows.append(
+    buffer[_HISTORY].append(
         {
             "organization_id": message.organization_id,
             "message_id": message.id,
@@ -54,11 +59,37 @@ def record(
     )
 
 
+def commlog(session: Session, message: Message) -> None:
+    """The commlog entry of ``message``, just stored (every message, sent or received, has
+    one)."""
+    buffer: dict[Table, list[dict[str, Any]]] | None = session.info.get(_BUFFER)
+    if buffer is None:
+        session.add(Commlog(**_commlog_row(message)))
+        return
+    buffer[_COMMLOGS].append(_commlog_row(message))
+
+
+def _commlog_row(message: Message) -> dict[str, Any]:
+    return {
+        "organization_id": message.organization_id,
+        "patient_id": message.patient_id,
+        "message_id": message.id,
+        "direction": message.direction,
+        "kind": message.kind,
+        "at": message.created_at,
+    }
+
+
 @contextmanager
 def buffered(session: Session) -> Iterator[None]:
-    """History rows recorded in the block are kept until ``write``; what the block did not
-    write is dropped with it (it left by an exception: its transaction is rolled back)."""
-    session.info[_BUFFER] = []
+    """Rows recorded in the block are kept until ``write``; what the block did not write is
+    dropped with it (it left by an exception: its transaction is rolled back). Inside a
+    block already buffering, the outer block's buffer is used and written at its end (or
+    by an inner ``write``, which keeps the order)."""
+    if _BUFFER in session.info:
+        yield
+        return
+    session.info[_BUFFER] = {_HISTORY: [], _COMMLOGS: []}
     try:
         yield
     finally:
@@ -66,8 +97,9 @@ def buffered(session: Session) -> Iterator[None]:
 
 
 def write(session: Session) -> None:
-    """Insert the buffered rows, in the order recorded, in one statement."""
-    rows: list[dict[str, Any]] | None = session.info.get(_BUFFER)
-    if rows:
-        session.execute(insert(_TABLE), rows)
-        rows.clear()
+    """Insert the buffered rows, in the order recorded, in one statement per table."""
+    buffer: dict[Table, list[dict[str, Any]]] | None = session.info.get(_BUFFER)
+    for table, rows in (buffer or {}).items():
+        if rows:
+            session.execute(insert(table), rows)
+            rows.clear()

@@ -34,7 +34,7 @@ from clinictext.services import message_events
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
-from clinictext.store.models import Commlog, Message, MessageEvent, ProviderAttempt, SenderNumber
+from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
 
 DIRECTIONS = ("outbound", "inbound")
 
@@ -46,9 +46,10 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
     The message's row is inserted on its own: a plain ``INSERT ... RETURNING id`` with
     every column given (the defaults filled in on the object first), so the object is
     what the row holds and joins the session as stored. Its history row and its commlog
-    wait for the next flush (``message_events``: in a batch, for the batch's one
-    statement). One path for sent and received texts, instead of the unit of work's two
-    flushes per text (one to learn the id, one for the rows that need it).
+    wait for the next flush, or, inside ``message_events.buffered``, for its ``write``
+    (in a batch, one statement for the batch). One path for sent and received texts,
+    instead of the unit of work's two flushes per text (one to learn the id, one for the
+    rows that need it).
     """
     if session.in_nested_transaction():
         # Inside a savepoint that may be rolled back the message must be one the session
@@ -67,7 +68,7 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
         make_transient_to_detached(message)
         session.add(message)
     message_events.record(session, message, message.status, message.created_at, detail=detail)
-    session.add(commlog_of(message))
+    message_events.commlog(session, message)
     return message
 
 
@@ -88,18 +89,6 @@ def _message_columns() -> dict[str, tuple[str, Any]]:
 _COLUMNS = _message_columns()
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
-
-
-def commlog_of(message: Message) -> Commlog:
-    """The commlog entry of a stored message (every message, sent or received, has one)."""
-    return Commlog(
-        organization_id=message.organization_id,
-        patient_id=message.patient_id,
-        message_id=message.id,
-        direction=message.direction,
-        kind=message.kind,
-        at=message.created_at,
-    )
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

@@ -14,7 +14,7 @@ from clinictext.domain.content import BodyRefused, check_body
 from clinictext.domain.links import LinkFinding, LinkPolicy, link_finding
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
-from clinictext.services import audit
+from clinictext.services import audit, message_events
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import CannotText, Invalid
@@ -146,7 +146,9 @@ def queue_text(
         updated_at=now,
     )
     detail = slot.reason if held else None
-    store_new(session, message, detail=detail)
+    with message_events.buffered(session):  # two plain INSERTs, not a flush
+        store_new(session, message, detail=detail)
+        message_events.write(session)
     audit.record(
         session,
         org_id,
