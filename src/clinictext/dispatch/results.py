@@ -7,7 +7,6 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.carrier_errors import lookup
@@ -24,8 +23,6 @@ from clinictext.services.status_updates import (
     requeue,
     retry_or_expire,
 )
-from clinictext.store.db import for_update
-from clinictext.store.models import Message
 
 
 @dataclass(frozen=True)
@@ -58,18 +55,16 @@ def _record(
     rng: random.Random,
     worker: str | None,
 ) -> None:
-    ids = [r.message_id for r in results]
-    query = select(Message).where(Message.id.in_(ids)).order_by(Message.id)
-    by_id = {m.id: m for m in session.scalars(for_update(session, query))}
-    # Whether each accepted attempt was given up meanwhile, and which text a parked
-    # callback names, answered for the whole batch in two queries instead of per text.
-    preload_for_callbacks(
+    # The texts, whether each accepted attempt was given up meanwhile, and which text a
+    # parked callback names, read for the whole batch in two queries instead of per text.
+    by_id = preload_for_callbacks(
         session,
         [
             (r.outcome.provider_id, r.message_id)
             for r in results
             if r.outcome and r.outcome.provider_id
         ],
+        more=[r.message_id for r in results],
     )
     accepted: list[str] = []
     attempts: list[dict[str, Any]] = []  # the provider calls, written together at the end

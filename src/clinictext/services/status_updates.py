@@ -11,6 +11,7 @@ number flags the patient's phone so the checklist explains it.
 from __future__ import annotations
 
 import random
+from collections.abc import Iterable
 from datetime import datetime
 
 from sqlalchemy import ColumnElement, or_, select, update
@@ -121,31 +122,37 @@ _SUPERSEDED = "clinictext_superseded"  # provider id -> whether it was given up 
 _LOADED = "clinictext_callback_messages"  # (message id -> message, provider ids looked for)
 
 
-def preload_for_callbacks(session: Session, callbacks: list[tuple[str, int | None]]) -> None:
+def preload_for_callbacks(
+    session: Session, callbacks: list[tuple[str, int | None]], more: Iterable[int] = ()
+) -> dict[int, Message]:
     """Read, in two queries, what a batch of callbacks ``(provider id, message id)`` needs:
     the attempts among them given up for a retry, and the messages they name (locked, on
     PostgreSQL, in id order so that two batches never wait for each other in a circle).
+    The messages whose ids are in ``more`` are read (and locked) with them.
 
     ``find_for_callback`` and ``is_superseded`` then answer from these rows; the batch's
-    own changes (a retry, a provider id recorded) are kept up to date in them.
+    own changes (a retry, a provider id recorded) are kept up to date in them. Returns the
+    messages read, by id.
     """
-    if not callbacks:
-        return
     provider_ids = {pid for pid, _ in callbacks}
-    message_ids = {mid for _, mid in callbacks if mid is not None}
-    given_up = set(
-        session.scalars(
-            select(SupersededSid.provider_id).where(SupersededSid.provider_id.in_(provider_ids))
-        )
-    )
+    message_ids = {mid for _, mid in callbacks if mid is not None} | set(more)
+    if not provider_ids and not message_ids:
+        return {}
     cache: dict[str, bool] = session.info.setdefault(_SUPERSEDED, {})
-    cache.update({pid: pid in given_up for pid in provider_ids})
+    if provider_ids:
+        given_up = set(
+            session.scalars(
+                select(SupersededSid.provider_id).where(SupersededSid.provider_id.in_(provider_ids))
+            )
+        )
+        cache.update({pid: pid in given_up for pid in provider_ids})
     wanted: ColumnElement[bool] = Message.provider_id.in_(provider_ids)
     if message_ids:
         wanted = or_(Message.id.in_(message_ids), wanted)
     query = select(Message).where(wanted).order_by(Message.id)
-    loaded = session.scalars(for_update(session, query))
-    session.info[_LOADED] = ({m.id: m for m in loaded}, provider_ids)
+    by_id = {m.id: m for m in session.scalars(for_update(session, query))}
+    session.info[_LOADED] = (by_id, provider_ids)
+    return by_id
 
 
 def forget_preloaded(session: Session) -> None:
