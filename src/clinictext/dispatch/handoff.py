@@ -14,15 +14,29 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.consent import Consent, derive, hand_off_refusal
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
-from clinictext.store.db import for_update
+from clinictext.store.db import LockingSelect
 from clinictext.store.models import ConsentEventRow, Message
+
+# Built once: a worker hands texts over many times a second, a few at a time, and
+# building these cost more than running them.
+_MESSAGES = LockingSelect(
+    select(Message).where(Message.id.in_(bindparam("ids", expanding=True))).order_by(Message.id)
+)
+_LEDGERS = (
+    select(ConsentEventRow)
+    .where(
+        ConsentEventRow.organization_id.in_(bindparam("orgs", expanding=True)),
+        ConsentEventRow.phone.in_(bindparam("phones", expanding=True)),
+    )
+    .order_by(ConsentEventRow.id)
+)
 
 
 def hand_off(session: Session, message_ids: list[int], worker: str, now: datetime) -> set[int]:
@@ -31,11 +45,10 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
     Returns the ids to send. A text no longer claimed by ``worker`` (canceled, or taken
     over after its lease ran out) is left alone and not sent.
     """
-    query = select(Message).where(Message.id.in_(message_ids)).order_by(Message.id)
     go: set[int] = set()
     ours = [
         m
-        for m in session.scalars(for_update(session, query))
+        for m in session.scalars(_MESSAGES.on(session), {"ids": message_ids})
         if m.status == Status.SENDING.value and m.claimed_by == worker and m.handed_at is None
     ]
     # Read after the rows are locked, so an opt-out either committed before (and is seen
@@ -58,12 +71,8 @@ def _consents(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, s
     if not keys:
         return {}
     rows = session.scalars(
-        select(ConsentEventRow)
-        .where(
-            ConsentEventRow.organization_id.in_({org for org, _ in keys}),
-            ConsentEventRow.phone.in_({phone for _, phone in keys}),
-        )
-        .order_by(ConsentEventRow.id)
+        _LEDGERS,
+        {"orgs": list({org for org, _ in keys}), "phones": list({phone for _, phone in keys})},
     )
     ledgers: dict[tuple[int, str], list[ConsentEventRow]] = {key: [] for key in keys}
     for row in rows:

@@ -14,7 +14,7 @@ import random
 from collections.abc import Iterable
 from datetime import datetime
 
-from sqlalchemy import ColumnElement, or_, select, update
+from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.campaigns import Retry, on_retry
@@ -28,7 +28,7 @@ from clinictext.providers.base import StatusReport
 from clinictext.services import audit, message_events
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
-from clinictext.store.db import for_update
+from clinictext.store.db import LockingSelect, for_update
 from clinictext.store.models import (
     Appointment,
     Campaign,
@@ -140,19 +140,40 @@ def preload_for_callbacks(
         return {}
     cache: dict[str, bool] = session.info.setdefault(_SUPERSEDED, {})
     if provider_ids:
-        given_up = set(
-            session.scalars(
-                select(SupersededSid.provider_id).where(SupersededSid.provider_id.in_(provider_ids))
-            )
-        )
+        given_up = set(session.scalars(_GIVEN_UP, {"provider_ids": list(provider_ids)}))
         cache.update({pid: pid in given_up for pid in provider_ids})
-    wanted: ColumnElement[bool] = Message.provider_id.in_(provider_ids)
-    if message_ids:
-        wanted = or_(Message.id.in_(message_ids), wanted)
-    query = select(Message).where(wanted).order_by(Message.id)
-    by_id = {m.id: m for m in session.scalars(for_update(session, query))}
+    named = session.scalars(
+        _NAMED.on(session),
+        {"message_ids": list(message_ids), "provider_ids": list(provider_ids)},
+    )
+    by_id = {m.id: m for m in named}
     session.info[_LOADED] = (by_id, provider_ids)
     return by_id
+
+
+# Built once: a dispatcher records a batch many times a second, and building these cost
+# more than running them for a small batch.
+_GIVEN_UP = select(SupersededSid.provider_id).where(
+    SupersededSid.provider_id.in_(bindparam("provider_ids", expanding=True))
+)
+_NAMED = LockingSelect(
+    select(Message)
+    .where(
+        or_(
+            Message.id.in_(bindparam("message_ids", expanding=True)),
+            Message.provider_id.in_(bindparam("provider_ids", expanding=True)),
+        )
+    )
+    .order_by(Message.id)
+)
+_PARKED = (
+    select(ParkedCallback)
+    .where(
+        ParkedCallback.provider_id.in_(bindparam("provider_ids", expanding=True)),
+        ParkedCallback.matched_at.is_(None),
+    )
+    .order_by(ParkedCallback.id)
+)
 
 
 def forget_preloaded(session: Session) -> None:
@@ -226,15 +247,7 @@ def match_parked(
     """
     if not provider_ids:
         return 0
-    parked = list(
-        session.scalars(
-            select(ParkedCallback)
-            .where(
-                ParkedCallback.provider_id.in_(provider_ids), ParkedCallback.matched_at.is_(None)
-            )
-            .order_by(ParkedCallback.id)
-        )
-    )
+    parked = list(session.scalars(_PARKED, {"provider_ids": provider_ids}))
     matched = 0
     for row in parked:
         message = find_for_callback(session, row.provider_id, None)

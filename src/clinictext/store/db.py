@@ -210,7 +210,24 @@ def for_update(session: Session, stmt: Select[Any]) -> Select[Any]:
     """
     if session.get_bind().dialect.name != "postgresql":
         return stmt
+    return _locked(stmt)
+
+
+def _locked(stmt: Select[Any]) -> Select[Any]:
     return stmt.with_for_update().execution_options(populate_existing=True)
+
+
+class LockingSelect:
+    """A statement built once, with its ``for_update`` form built once too: a path that
+    runs many times a second reads with ``on(session)`` instead of building the statement
+    (and its cache key) each time, which costs more than running it."""
+
+    def __init__(self, stmt: Select[Any]) -> None:
+        self.plain = stmt
+        self.locked = _locked(stmt)
+
+    def on(self, session: Session) -> Select[Any]:
+        return self.locked if session.get_bind().dialect.name == "postgresql" else self.plain
 
 
 def session_factory(engine: Engine) -> sessionmaker[Session]:
