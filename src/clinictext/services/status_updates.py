@@ -142,11 +142,15 @@ def preload_for_callbacks(
     if provider_ids:
         given_up = set(session.scalars(_GIVEN_UP, {"provider_ids": list(provider_ids)}))
         cache.update({pid: pid in given_up for pid in provider_ids})
-    named = session.scalars(
-        _NAMED.on(session),
-        {"message_ids": list(message_ids), "provider_ids": list(provider_ids)},
-    )
-    by_id = {m.id: m for m in named}
+    # One of three statements, so that no IN list is empty: an empty one is a subquery,
+    # and inside an OR it keeps PostgreSQL from reading either side by its index.
+    if message_ids and provider_ids:
+        query, params = _NAMED, {"ids": list(message_ids), "provider_ids": list(provider_ids)}
+    elif message_ids:
+        query, params = _NAMED_BY_ID, {"ids": list(message_ids)}
+    else:
+        query, params = _NAMED_BY_PROVIDER_ID, {"provider_ids": list(provider_ids)}
+    by_id = {m.id: m for m in session.scalars(query.on(session), params)}
     session.info[_LOADED] = (by_id, provider_ids)
     return by_id
 
@@ -156,16 +160,11 @@ def preload_for_callbacks(
 _GIVEN_UP = select(SupersededSid.provider_id).where(
     SupersededSid.provider_id.in_(bindparam("provider_ids", expanding=True))
 )
-_NAMED = LockingSelect(
-    select(Message)
-    .where(
-        or_(
-            Message.id.in_(bindparam("message_ids", expanding=True)),
-            Message.provider_id.in_(bindparam("provider_ids", expanding=True)),
-        )
-    )
-    .order_by(Message.id)
-)
+_BY_ID = Message.id.in_(bindparam("ids", expanding=True))
+_BY_PROVIDER_ID = Message.provider_id.in_(bindparam("provider_ids", expanding=True))
+_NAMED = LockingSelect(select(Message).where(or_(_BY_ID, _BY_PROVIDER_ID)).order_by(Message.id))
+_NAMED_BY_ID = LockingSelect(select(Message).where(_BY_ID).order_by(Message.id))
+_NAMED_BY_PROVIDER_ID = LockingSelect(select(Message).where(_BY_PROVIDER_ID).order_by(Message.id))
 _PARKED = (
     select(ParkedCallback)
     .where(
