@@ -6,6 +6,7 @@ import random
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+import pytest
 from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
@@ -17,7 +18,7 @@ from clinictext.providers.base import CallLog, SendOutcome
 from clinictext.services import sending
 from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent, SenderNumber
-from tests.support import seed_clinic
+from tests.support import counting, seed_clinic
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
 LEASE, HORIZON = timedelta(seconds=60), timedelta(seconds=2)
@@ -170,3 +171,27 @@ def test_a_callback_that_won_the_race_is_not_undone(factory: Any) -> None:
             random.Random(1),
         )
         assert s.get(Message, mid).status == "delivered"
+
+
+@pytest.mark.parametrize("accepted", [0, 1, 3], ids=["none-accepted", "some", "all"])
+def test_recording_reads_its_texts_by_index_with_no_empty_in_list(
+    factory: Any, engine: Any, accepted: int
+) -> None:
+    """An empty IN list renders as a subquery, which inside an OR keeps PostgreSQL from
+    using an index: a batch with no accepted text (the provider went away) must not
+    carry one, nor one with no refused text."""
+    org_id, pid = setup_org(factory, mps=100)
+    ids = queue(factory, org_id, pid, "hello", n=3)
+    claim(factory, T0)
+    results = [
+        Result(mid, SendOutcome(True, provider_id=f"SM{mid:032d}") if i < accepted else None)
+        for i, mid in enumerate(ids)
+    ]
+    with counting(engine) as seen, transaction(factory) as s:
+        record(s, results, T0, RetryPolicy(), random.Random(1), "w1")
+    reads = [st for st in seen if st.lstrip().upper().startswith("SELECT")]
+    assert reads, seen
+    assert not [st for st in reads if "1 != 1" in st or "1!=1" in st or "(SELECT 1" in st]
+    with transaction(factory) as s:
+        statuses = sorted(m.status for m in s.scalars(select(Message)))
+    assert statuses == sorted(["sent"] * accepted + ["queued"] * (3 - accepted))
