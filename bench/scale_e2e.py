@@ -8,9 +8,11 @@ simulator's own ceiling, workers on PostgreSQL, memory over a long run, and paci
   it talks to, on the same CPUs).
 * ``end_to_end``: the same texts through clinictext: a fresh database seeded as
   ``bench/dispatch.py`` seeds it (reused from there), the texts queued in bulk before the
-  dispatcher starts, then ``serve --no-dispatch`` and N ``worker`` processes, or ``serve``
-  with its own dispatcher. The clock starts at the first hand-over recorded in the database
-  (so process start-up is not counted) and stops when every text is delivered. Optionally
+  dispatcher starts, from its four numbers in turn (at 1,000 mps each, so the numbers' pace
+  does not bound the measure: one number alone would cap it at 1,000 texts/s), then
+  ``serve --no-dispatch`` and N ``worker`` processes, or ``serve`` with its own
+  dispatcher. The clock starts at the first hand-over recorded in the database (so process
+  start-up is not counted) and stops at the last text's delivery recorded there. Optionally
   with a standalone simulator (so the server, the worker and the simulator each have their
   own resident set, sampled at the start, at the end and at the peak).
 * ``pacing``: the largest number of segments any sender handed over in a sliding one-second
@@ -38,7 +40,7 @@ from tests.support import queue_texts, seed_clinic, wait_http
 from bench import dispatch
 from bench.load import RequestSpec, cpu_seconds, rss_mib, run_load
 from clinictext.providers.factory import SIMULATOR_ACCOUNT_SID, SIMULATOR_AUTH_TOKEN
-from clinictext.store.db import make_engine, session_factory
+from clinictext.store.db import make_engine, read_only, session_factory
 from clinictext.store.models import Message
 
 BIN = dispatch.BIN
@@ -81,12 +83,14 @@ def simulator_args(port: int) -> list[str]:
     return [str(BIN), "simulator", "--host", "127.0.0.1", "--port", str(port)]
 
 
-def _sink_delivered(url: str) -> int:
+def _sink_delivered(url: str) -> tuple[int, float | None]:
+    """Callbacks ``delivered`` the sink has had, and the wall-clock time of the last."""
     import json
     import urllib.request
 
     with urllib.request.urlopen(url, timeout=5) as r:
-        return int(json.loads(r.read()).get("delivered", 0))
+        counts = json.loads(r.read())
+    return int(counts.get("delivered", 0)), counts.get("last", {}).get("delivered")
 
 
 def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
@@ -118,18 +122,19 @@ def raw_simulator(texts: int, concurrency: int = 20) -> dict[str, Any]:
 
         rss_start = rss_mib(sim_pid)
         cpu_start = cpu_seconds(sim_pid)
-        began = time.perf_counter()
+        began, began_wall = time.perf_counter(), time.time()
         load = run_load(make, texts, concurrency, timeout=30)
         accepted_s = time.perf_counter() - began
         count_url = f"http://127.0.0.1:{sink_port}/count"
         deadline = time.monotonic() + 120 + texts / 20
-        delivered = 0
+        delivered, last = 0, None
         while time.monotonic() < deadline:
-            delivered = _sink_delivered(count_url)
+            delivered, last = _sink_delivered(count_url)
             if delivered >= load.ok((201,)):
                 break
             time.sleep(0.05)
-        delivered_s = time.perf_counter() - began
+        # From the sink's own clock, not this poll's (up to a poll interval late).
+        delivered_s = (last - began_wall) if last is not None else time.perf_counter() - began
         rss_end = rss_mib(sim_pid)
         cpu_used = cpu_seconds(sim_pid) - cpu_start
     accepted = load.ok((201,))
@@ -167,17 +172,31 @@ def _counts(engine: Any) -> dict[str, int]:
     return _retried(read)
 
 
-def _first_handed(engine: Any) -> datetime | None:
-    def read() -> Any:
-        with engine.connect() as conn:
-            return conn.execute(select(func.min(Message.handed_at))).scalar_one()
-
-    value = _retried(read)
+def _timestamp(value: Any) -> datetime | None:
     if value is None:
         return None
-    if isinstance(value, str):  # SQLite's min() of a timestamp column is its stored text
+    if isinstance(value, str):  # SQLite's min() and max() of a timestamp column: its text
         value = datetime.fromisoformat(value)
     return value if value.tzinfo else value.replace(tzinfo=UTC)
+
+
+def _span(engine: Any) -> tuple[datetime | None, datetime | None, datetime | None]:
+    """The first and the last hand-over, and the last text delivered, as the processes
+    recorded them: exact, where the poll that waits for them only sees them up to a poll
+    interval late (a tenth of a second is a tenth of a short run)."""
+
+    def read() -> Any:
+        with engine.connect() as conn:
+            first, last = conn.execute(
+                select(func.min(Message.handed_at), func.max(Message.handed_at))
+            ).one()
+            delivered = conn.execute(
+                select(func.max(Message.updated_at)).where(Message.status == "delivered")
+            ).scalar_one()
+        return first, last, delivered
+
+    first, last, delivered = _retried(read)
+    return _timestamp(first), _timestamp(last), _timestamp(delivered)
 
 
 def end_to_end(
@@ -197,6 +216,9 @@ def end_to_end(
         engine = make_engine(url)
         stack.callback(engine.dispose)
         factory = session_factory(engine)
+        # The polls only read: on SQLite they must not take the write lock from the
+        # processes being measured.
+        reader = read_only(engine)
         seeded = seed_clinic(
             factory,
             senders=dispatch.SENDERS,
@@ -209,7 +231,10 @@ def end_to_end(
         for lo in range(0, texts, 10_000):
             batch = range(lo, min(texts, lo + 10_000))
             queue_texts(
-                factory, seeded.org_id, [(pids[i % PATIENTS], f"Reminder {i}") for i in batch]
+                factory,
+                seeded.org_id,
+                [(pids[i % PATIENTS], f"Reminder {i}") for i in batch],
+                spread=True,
             )
         port = free_port()
         extra = {
@@ -248,24 +273,19 @@ def end_to_end(
         peak = {name: rss_mib(pid) for name, pid in procs.items()}
         deadline = time.monotonic() + 180 + texts / 10
         counts: dict[str, int] = {}
-        handed_at: datetime | None = None
-        handed_done: datetime | None = None
-        done_at: datetime | None = None
+        complete = False
         last_rss = 0.0
         timeline: list[dict[str, float]] = []
         cpu: dict[str, float] = {}
         cpu_ms: dict[str, float] = {}
         while time.monotonic() < deadline:
-            counts = _counts(engine)
-            now = datetime.now(UTC)
+            counts = _counts(reader)
             delivered = counts.get("delivered", 0)
             if not rss and counts.get("queued", 0) < texts:
                 rss = {name: [rss_mib(pid)] for name, pid in procs.items()}
                 cpu = {name: cpu_seconds(pid) for name, pid in procs.items()}
-            if handed_done is None and delivered + counts.get("sent", 0) >= texts:
-                handed_done = now
             if delivered >= texts:
-                done_at = now
+                complete = True
                 break
             if time.monotonic() - last_rss > 1:
                 last_rss = time.monotonic()
@@ -278,7 +298,7 @@ def end_to_end(
                         {"delivered": delivered, **{k: round(v, 1) for k, v in sizes.items()}}
                     )
             time.sleep(0.1)
-        handed_at = _first_handed(engine)
+        handed_at, handed_done, done_at = _span(reader)
         for name, pid in procs.items():
             rss.setdefault(name, [float("nan")]).append(rss_mib(pid))
             # CPU per text delivered, from the first hand-over on: the cost model's input.
@@ -289,7 +309,7 @@ def end_to_end(
         if keep is not None:
 
             def handed() -> list[tuple[Any, ...]]:
-                with engine.connect() as conn:
+                with reader.connect() as conn:
                     return [
                         tuple(row)
                         for row in conn.execute(
@@ -313,7 +333,7 @@ def end_to_end(
         "rss_timeline_mib": timeline,
         "cpu_ms_per_text": cpu_ms,
     }
-    if handed_at is None or done_at is None or handed_done is None:
+    if not complete or handed_at is None or done_at is None or handed_done is None:
         result.update({"handed_per_s": 0.0, "delivered_per_s": 0.0, "complete": False})
         return result
     handed_s = max((handed_done - handed_at).total_seconds(), 1e-3)

@@ -5,8 +5,9 @@
   httptools when installed). What the machine can answer at all: the ceiling ``/healthz``
   is compared with.
 * ``sink``: answers every POST with 200 and counts status callbacks by ``MessageStatus``
-  (``GET /count``). The carrier simulator posts its callbacks here when its raw capacity is
-  measured, so the simulator itself, not a receiver, is the limit.
+  (``GET /count``, with the wall-clock time of the last of each under ``last``). The
+  carrier simulator posts its callbacks here when its raw capacity is measured, so the
+  simulator itself, not a receiver, is the limit.
 
 Run: ``python -m bench.scale_servers minimal|sink --port PORT``.
 """
@@ -15,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+import time
 from collections import Counter
 
 import uvicorn
@@ -33,14 +35,17 @@ def minimal_app() -> Starlette:
 
 def sink_app() -> Starlette:
     counts: Counter[str] = Counter()
+    last: dict[str, float] = {}
 
     async def receive(request: Request) -> Response:
         form = await request.form()
-        counts[str(form.get("MessageStatus") or form.get("SmsStatus") or "other")] += 1
+        status = str(form.get("MessageStatus") or form.get("SmsStatus") or "other")
+        counts[status] += 1
+        last[status] = time.time()
         return Response(status_code=200)
 
     async def count(request: Request) -> Response:
-        return JSONResponse(dict(counts))
+        return JSONResponse({**counts, "last": last})
 
     async def healthz(request: Request) -> Response:
         return JSONResponse({"status": "ok"})

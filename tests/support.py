@@ -82,8 +82,13 @@ def queue_texts(
     channel: Channel = Channel.CLINIC,
     actor: str = "t",
     now: datetime | None = None,
+    spread: bool = False,
 ) -> list[int]:
     """Queue staff texts ``(patient_id, body)`` in bulk; their message ids, in order.
+
+    From the organization's first verified number of ``channel``, or with ``spread`` from
+    each of its verified numbers in turn (a clinic group texting from several numbers, so
+    that one number's pace does not bound a throughput measure).
 
     The rows are those ``sending.send`` writes for a staff text that passes the checklist
     (the message ``queued`` and due now, its first status event, its commlog and the
@@ -95,15 +100,14 @@ def queue_texts(
     with transaction(factory) as s:
         org = s.get(Organization, org_id)
         assert org is not None, f"no organization {org_id}"
-        sender = next(
-            (
-                n
-                for n in numbers.list_numbers(s, org_id, channel)
-                if n.verification == Verification.VERIFIED.value
-            ),
-            None,
-        )
-        assert sender is not None, f"organization {org_id} has no verified {channel} number"
+        senders = [
+            n
+            for n in numbers.list_numbers(s, org_id, channel)
+            if n.verification == Verification.VERIFIED.value
+        ]
+        assert senders, f"organization {org_id} has no verified {channel} number"
+        if not spread:
+            senders = senders[:1]
         wanted = sorted({pid for pid, _ in texts})
         phones = {
             pid: phone
@@ -115,7 +119,8 @@ def queue_texts(
         }
         segments = {body: count_segments(check_body(body)) for body in {b for _, b in texts}}
         rows = []
-        for pid, body in texts:
+        for n, (pid, body) in enumerate(texts):
+            sender = senders[n % len(senders)]
             phone = phones.get(pid)
             assert phone, f"patient {pid} of organization {org_id} has no phone"
             info = segments[body]
