@@ -11,7 +11,9 @@ whole busy timeout (503) or seemed to hang.
 from __future__ import annotations
 
 import shutil
+import sqlite3
 import threading
+import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
@@ -19,6 +21,7 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 from sqlalchemy import func, select
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.api.app import create_app
@@ -136,3 +139,76 @@ def test_a_write_that_cannot_get_the_sqlite_write_lock_in_time_is_503_with_retry
         assert int(answer.headers["Retry-After"]) > 0
         assert client.get("/api/v1/patients", headers=auth).json() == []
     engine.dispose()
+
+
+class _Pauses:
+    """Stands in for ``time`` in ``store.db``: records each pause instead of sleeping, and
+    lets the other process's transaction end at the ``release_at``-th pause."""
+
+    def __init__(self, holder: sqlite3.Connection, release_at: int) -> None:
+        self.holder, self.release_at = holder, release_at
+        self.pauses: list[float] = []
+        self.monotonic = time.monotonic
+
+    def sleep(self, seconds: float) -> None:
+        self.pauses.append(seconds)
+        if len(self.pauses) == self.release_at:
+            self.holder.execute("COMMIT")
+
+
+def _file_engine(sqlite_template: Path, tmp_path: Path) -> tuple[str, sessionmaker[Session]]:
+    path = tmp_path / "clinictext.db"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    return str(path), db.session_factory(db.make_engine(url))
+
+
+def _busy_timeout(session: Session) -> int:
+    return int(session.connection().exec_driver_sql("PRAGMA busy_timeout").scalar_one())
+
+
+@pytest.mark.timeout(60)
+def test_a_writer_waiting_for_another_process_asks_again_at_least_every_millisecond(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    # SQLite's own busy handler sleeps up to 100 ms between tries, so a writer that found
+    # the lock taken waited while the other process took it again and again.
+    path, factory = _file_engine(sqlite_template, tmp_path)
+    other = sqlite3.connect(path, isolation_level=None)  # another process's connection
+    other.execute("BEGIN IMMEDIATE")
+    pauses = _Pauses(other, release_at=7)
+    monkeypatch.setattr(db, "time", pauses)
+    with transaction(factory) as session:
+        orgs.create_org(session, "Waited", actor="test")
+        assert _busy_timeout(session) == db.BUSY_TIMEOUT_SECONDS * 1000  # its own again
+    assert pauses.pauses == [0.0001, 0.0002, 0.0004, 0.0008, 0.001, 0.001, 0.001]
+    with transaction(factory) as session:
+        names = session.scalars(select(Organization.name)).all()
+    assert "Waited" in names
+    other.close()
+    factory.kw["bind"].dispose()
+
+
+@pytest.mark.timeout(60)
+def test_a_writer_waiting_for_another_process_too_long_is_refused_and_can_write_later(
+    sqlite_template: Path, tmp_path: Path, monkeypatch: Any
+) -> None:
+    path, factory = _file_engine(sqlite_template, tmp_path)
+    monkeypatch.setattr(db, "BUSY_TIMEOUT_SECONDS", 0.2)
+    other = sqlite3.connect(path, isolation_level=None)
+    other.execute("BEGIN IMMEDIATE")
+    with (
+        pytest.raises(OperationalError, match="database is locked"),
+        transaction(factory) as session,
+    ):
+        orgs.create_org(session, "Refused", actor="test")
+    other.execute("COMMIT")
+    # The turn was given back and the connection's own busy timeout restored.
+    with transaction(factory) as session:
+        orgs.create_org(session, "Later", actor="test")
+        assert _busy_timeout(session) == 200
+    with transaction(factory) as session:
+        names = session.scalars(select(Organization.name)).all()
+    assert "Later" in names and "Refused" not in names
+    other.close()
+    factory.kw["bind"].dispose()
