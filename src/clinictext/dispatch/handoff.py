@@ -17,25 +17,17 @@ from datetime import datetime
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.consent import Consent, derive, hand_off_refusal
+from clinictext.domain.consent import hand_off_refusal
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
 from clinictext.services.outbox import cancel
 from clinictext.store.db import LockingSelect
-from clinictext.store.models import ConsentEventRow, Message
+from clinictext.store.models import Message
 
 # Built once: a worker hands texts over many times a second, a few at a time, and
 # building these cost more than running them.
 _MESSAGES = LockingSelect(
     select(Message).where(Message.id.in_(bindparam("ids", expanding=True))).order_by(Message.id)
-)
-_LEDGERS = (
-    select(ConsentEventRow)
-    .where(
-        ConsentEventRow.organization_id.in_(bindparam("orgs", expanding=True)),
-        ConsentEventRow.phone.in_(bindparam("phones", expanding=True)),
-    )
-    .order_by(ConsentEventRow.id)
 )
 
 
@@ -53,7 +45,7 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
     ]
     # Read after the rows are locked, so an opt-out either committed before (and is seen
     # here) or waits for this transaction (``outbox.cancel_pending_to``).
-    consents = _consents(session, {(m.organization_id, m.to_phone) for m in ours})
+    consents = consent_service.consents_of(session, {(m.organization_id, m.to_phone) for m in ours})
     for message in ours:
         key = (message.organization_id, message.to_phone)
         refusal = hand_off_refusal(consents[key], message.kind, message.created_at)
@@ -63,22 +55,3 @@ def hand_off(session: Session, message_ids: list[int], worker: str, now: datetim
         message.handed_at = now
         go.add(message.id)
     return go
-
-
-def _consents(session: Session, keys: set[tuple[int, str]]) -> dict[tuple[int, str], Consent]:
-    """The current consent of each (organization, phone), from one read of their ledgers
-    (``consent.current`` per number, in one query for the whole wave)."""
-    if not keys:
-        return {}
-    rows = session.scalars(
-        _LEDGERS,
-        {"orgs": list({org for org, _ in keys}), "phones": list({phone for _, phone in keys})},
-    )
-    ledgers: dict[tuple[int, str], list[ConsentEventRow]] = {key: [] for key in keys}
-    for row in rows:
-        ledger = ledgers.get((row.organization_id, row.phone))
-        if ledger is not None:
-            ledger.append(row)
-    return {
-        key: derive(consent_service.to_event(r) for r in ledger) for key, ledger in ledgers.items()
-    }

@@ -44,33 +44,33 @@ log = logging.getLogger("clinictext.consent")
 _PRELOADED = "clinictext_consent_preloaded"
 
 
-def preload(session: Session, numbers: Iterable[tuple[int, str]]) -> None:
-    """Read, in one query, the consent of each (organization, phone) in ``numbers``."""
+def consents_of(
+    session: Session, numbers: Iterable[tuple[int, str]]
+) -> dict[tuple[int, str], Consent]:
+    """The current consent of each (organization, phone) in ``numbers``, from one read of
+    their ledgers (a batch of texts received, or a wave of texts handed over)."""
     wanted = set(numbers)
     if not wanted:
-        return
+        return {}
     events: dict[tuple[int, str], list[ConsentEvent]] = {key: [] for key in wanted}
     rows = session.execute(
-        select(
-            ConsentEventRow.organization_id,
-            ConsentEventRow.phone,
-            ConsentEventRow.action,
-            ConsentEventRow.source,
-            ConsentEventRow.at,
-            ConsentEventRow.level,
-        )
-        .where(
-            ConsentEventRow.organization_id.in_({org_id for org_id, _ in wanted}),
-            ConsentEventRow.phone.in_({phone for _, phone in wanted}),
-        )
-        .order_by(ConsentEventRow.id)
+        _LEDGERS_OF,
+        {"orgs": list({org for org, _ in wanted}), "phones": list({phone for _, phone in wanted})},
     )
     for org_id, phone, action, source, at, level in rows:
         found = events.get((org_id, phone))
         if found is not None:
             found.append(_event(action, source, at, level))
-    preloaded: dict[tuple[int, str], Consent] = session.info.setdefault(_PRELOADED, {})
-    preloaded.update({key: derive(found) for key, found in events.items()})
+    return {key: derive(found) for key, found in events.items()}
+
+
+def preload(session: Session, numbers: Iterable[tuple[int, str]]) -> None:
+    """Read, in one query, the consent of each (organization, phone) in ``numbers``, and
+    keep it for the rest of the transaction."""
+    consents = consents_of(session, numbers)
+    if consents:
+        preloaded: dict[tuple[int, str], Consent] = session.info.setdefault(_PRELOADED, {})
+        preloaded.update(consents)
 
 
 def forget_preloaded(session: Session) -> None:
@@ -106,6 +106,22 @@ def current(session: Session, org_id: int, phone: str | None) -> Consent:
 
 # One number's ledger as plain values, oldest first: built once, since building a
 # statement costs more than running this one (it is read for every text sent).
+# Built once: many times a second, a batch's statement cost more to build than to run.
+_LEDGERS_OF = (
+    select(
+        ConsentEventRow.organization_id,
+        ConsentEventRow.phone,
+        ConsentEventRow.action,
+        ConsentEventRow.source,
+        ConsentEventRow.at,
+        ConsentEventRow.level,
+    )
+    .where(
+        ConsentEventRow.organization_id.in_(bindparam("orgs", expanding=True)),
+        ConsentEventRow.phone.in_(bindparam("phones", expanding=True)),
+    )
+    .order_by(ConsentEventRow.id)
+)
 _LEDGER_EVENTS = (
     select(
         ConsentEventRow.action, ConsentEventRow.source, ConsentEventRow.at, ConsentEventRow.level

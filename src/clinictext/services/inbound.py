@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
 
-from sqlalchemy import select
+from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.keywords import Keyword, classify
@@ -67,6 +67,25 @@ _PATIENTS = "clinictext_inbound_patients"
 _ORGS = "clinictext_inbound_orgs"  # the organizations texted (held for the identity map)
 
 
+# The batch's reads, built once (a batch arrives many times a second, and building a
+# statement cost more than running it).
+_STORED_SIDS = select(Message.provider_id).where(
+    Message.provider_id.in_(bindparam("sids", expanding=True))
+)
+_SENDERS_OF = select(SenderNumber).where(
+    SenderNumber.number.in_(bindparam("numbers", expanding=True))
+)
+_ORGS_OF = select(Organization).where(Organization.id.in_(bindparam("ids", expanding=True)))
+_PATIENTS_OF = (
+    select(Patient)
+    .where(
+        Patient.organization_id.in_(bindparam("orgs", expanding=True)),
+        Patient.phone.in_(bindparam("phones", expanding=True)),
+    )
+    .order_by(Patient.unknown_sender, Patient.id)
+)
+
+
 @lru_cache(maxsize=4096)
 def _sender_phone(raw: str) -> tuple[str, str, str]:
     """The sender's phone as stored, its status and the reason for it (remembered: a
@@ -86,12 +105,9 @@ def preload(session: Session, texts: list[InboundText]) -> None:
     if not texts:
         return
     sids = {t.provider_id for t in texts}
-    stored = set(session.scalars(select(Message.provider_id).where(Message.provider_id.in_(sids))))
+    stored = set(session.scalars(_STORED_SIDS, {"sids": list(sids)}))
     numbers = {t.to for t in texts}
-    senders = {
-        s.number: s
-        for s in session.scalars(select(SenderNumber).where(SenderNumber.number.in_(numbers)))
-    }
+    senders = {s.number: s for s in session.scalars(_SENDERS_OF, {"numbers": list(numbers)})}
     session.info[_NEW_SIDS] = sids - stored
     session.info[_SENDERS] = {n: senders.get(n) for n in numbers}
     keys = {
@@ -102,17 +118,10 @@ def preload(session: Session, texts: list[InboundText]) -> None:
     if not keys:
         return
     org_ids = {org_id for org_id, _ in keys}
-    session.info[_ORGS] = list(
-        session.scalars(select(Organization).where(Organization.id.in_(org_ids)))
-    )
+    session.info[_ORGS] = list(session.scalars(_ORGS_OF, {"ids": list(org_ids)}))
     patients: dict[tuple[int, str], Patient | None] = dict.fromkeys(keys)
     candidates = session.scalars(
-        select(Patient)
-        .where(
-            Patient.organization_id.in_(org_ids),
-            Patient.phone.in_({phone for _, phone in keys}),
-        )
-        .order_by(Patient.unknown_sender, Patient.id)
+        _PATIENTS_OF, {"orgs": list(org_ids), "phones": list({phone for _, phone in keys})}
     )
     for patient in candidates:
         key = (patient.organization_id, patient.phone or "")
