@@ -58,13 +58,16 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
         session.add(message)
         session.flush()
     else:
+        # Written into the object's own dict, not through its attributes: it is about to
+        # join as a stored object whose values are the row's (``make_transient_to_detached``
+        # forgets any change history), so tracking each change would be wasted work.
         row: dict[str, Any] = {}
         given = message.__dict__
         for key, (column, default) in _COLUMNS.items():
             if key not in given:
-                setattr(message, key, default)
+                given[key] = default
             row[column] = given[key]
-        message.id = session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
+        given["id"] = session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
         make_transient_to_detached(message)
         session.add(message)
     message_events.record(session, message, message.status, message.created_at, detail=detail)
