@@ -133,15 +133,15 @@ def test_one_failing_item_does_not_cost_the_others(
     """The failing text is written and then fails: its rows are undone, the rest kept."""
     pid = textable_patient(ready_org)
     ids = sent_texts(factory, ready_org, pid, 3)
-    receive = inbound.receive
+    react = inbound.react
 
-    def failing_after_write(session: Session, text: InboundText, at: Any) -> Any:
-        received = receive(session, text, at)
-        if text.provider_id == "SMbad":
+    def failing_after_write(session: Session, received: inbound.Received, at: Any) -> Any:
+        reacted = react(session, received, at)
+        if received.message is not None and received.message.provider_id == "SMbad":
             raise RuntimeError("this text cannot be applied")
-        return received
+        return reacted
 
-    monkeypatch.setattr(inbound, "receive", failing_after_write)
+    monkeypatch.setattr(inbound, "react", failing_after_write)
     items: list[Item] = [
         StatusItem(report(f"SMs{ids[0]}", "delivered"), ids[0]),
         InboundItem(InboundText("SMgood1", "+14155558201", CLINIC_NUMBER, "first", 1)),
@@ -160,10 +160,10 @@ def test_one_failing_item_does_not_cost_the_others(
 def test_a_webhook_that_cannot_be_recorded_is_503_with_retry_after(
     ready_org: Org, factory: Any, rows: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    def broken(session: Session, text: InboundText, at: Any) -> Any:
+    def broken(session: Session, texts: Any) -> Any:
         raise RuntimeError("the database refused it")
 
-    monkeypatch.setattr(inbound, "receive", broken)
+    monkeypatch.setattr(inbound, "store_all", broken)
     before = rows()
     r = post_signed(ready_org, "/webhooks/twilio/sms", sms_params("SMx", "+14155558301", "hi"))
     assert r.status_code == 503

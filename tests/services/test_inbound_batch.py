@@ -11,8 +11,11 @@ from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText
+from clinictext.services import inbound, message_events
+from clinictext.services.clock import utcnow
 from clinictext.services.webhook_batch import InboundItem, Item, apply_batch
-from clinictext.store.models import ConsentEventRow, Message, Patient
+from clinictext.store.db import transaction
+from clinictext.store.models import Commlog, ConsentEventRow, Message, MessageEvent, Patient
 from tests.api.helpers import add_patient, opt_in
 from tests.conftest import Org
 from tests.support import counting
@@ -48,20 +51,23 @@ def test_a_batch_costs_a_fixed_number_of_statements_plus_a_few_per_text(
     sizes = (2, 6, 12)
     counts: list[int] = []
     reads: list[int] = []
+    inserts: list[int] = []
     start = 0
     for n in sizes:
         statements = applied(factory, engine, texts(f"n{n}-", phones[start : start + n]))
         start += n
         counts.append(len(statements))
         reads.append(selects(statements))
+        inserts.append(sum(1 for s in statements if s.lstrip().startswith("INSERT INTO messages")))
     # Every lookup is read for the whole batch up front: as many reads for 12 texts as for 2.
     assert reads[0] == reads[1] == reads[2], reads
     per_text = (counts[1] - counts[0]) // (sizes[1] - sizes[0])
     assert counts[1] - counts[0] == per_text * (sizes[1] - sizes[0]), counts
     assert counts[2] - counts[0] == per_text * (sizes[2] - sizes[0]), counts
-    # A text: its message's INSERT, and on SQLite its patient's unread count (an UPDATE per
-    # row there, one executemany on PostgreSQL); history rows and commlogs go per batch.
-    assert per_text <= 2, counts
+    # A text: on SQLite its patient's unread count (an UPDATE per row there, one
+    # executemany on PostgreSQL); its message, history rows and commlogs go per batch.
+    assert per_text <= 1, counts
+    assert inserts == [1, 1, 1], inserts
     with factory() as s:
         unread = s.scalars(select(Patient.unread_count).where(Patient.phone.in_(phones)))
         assert sorted(unread) == [0] * (20 - sum(sizes)) + [1] * sum(sizes)
@@ -115,3 +121,33 @@ def test_keywords_in_one_batch_see_each_others_consent(
         )
     # The opt-out's confirmation, the welcome back, and help once subscribed again.
     assert len(replies) == 3, replies
+
+
+def test_texts_stored_together_each_get_their_own_row_and_history(
+    ready_org: Org, factory: Any, engine: Engine
+) -> None:
+    """One INSERT stores the batch: each text's object holds the id of its own row, and its
+    history row and commlog name that row."""
+    phones = [f"+1415555{7400 + i}" for i in range(5)]
+    for phone in phones:
+        opt_in(ready_org, add_patient(ready_org, phone))
+    batch = [
+        (InboundText(f"SMrow{i}", phones[i % 5], CLINIC_NUMBER, f"Text number {i}", 1), utcnow())
+        for i in range(12)
+    ]
+    batch.append((batch[3][0], utcnow()))  # a second copy in the same batch
+    with transaction(factory) as s, message_events.buffered(s):
+        received = inbound.store_all(s, batch)
+        message_events.write(s)
+        held = [(r.message.id, r.message.provider_id, r.duplicate) for r in received if r.message]
+    assert [d for _, _, d in held] == [False] * 12 + [True]
+    assert held[-1][:2] == held[3][:2]
+    with factory() as s:
+        for message_id, provider_id, _ in held:
+            row = s.get(Message, message_id)
+            assert row is not None and row.provider_id == provider_id
+            assert row.body == f"Text number {provider_id.removeprefix('SMrow')}"
+            history = select(MessageEvent.status).where(MessageEvent.message_id == row.id)
+            assert list(s.scalars(history)) == ["received"]
+            logged = s.scalars(select(Commlog.patient_id).where(Commlog.message_id == row.id))
+            assert list(logged) == [row.patient_id]

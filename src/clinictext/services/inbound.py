@@ -6,13 +6,20 @@ stored already, the numbers texted and their organizations, the patients by phon
 the consent of each phone. The answers are kept in the session's ``info`` for the batch,
 with a reference to every object read: the session's identity map holds objects only
 weakly, so an organization or patient nobody referenced between two texts was read
-again by each. A text then costs one statement of its own (its message's INSERT, which
-returns its id) and no flush: its history row, its commlog and its patient's unread count
-are written with the batch's, a statement per table for the whole batch.
+again by each.
+
+A batch is then received in two passes: every new text is stored first, all in one
+``INSERT ... RETURNING id`` (``store_all``; on PostgreSQL an INSERT a text was a round trip
+a text), and then each is reacted to in arrival order (``react``: keywords, consent,
+replies, confirmations), so each still sees what the texts before it changed. Their
+history rows, commlogs and patients' unread counts are written with the batch's, a
+statement per table for the whole batch. The replies a batch sends are stored after all
+of its received texts.
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from functools import lru_cache
@@ -28,7 +35,7 @@ from clinictext.providers.base import InboundText
 from clinictext.services import confirmations
 from clinictext.services import consent as consent_service
 from clinictext.services import patients as patient_service
-from clinictext.services.messages import store_new
+from clinictext.services.messages import store_many
 from clinictext.services.replies import after_inbound
 from clinictext.store.models import (
     Message,
@@ -166,13 +173,52 @@ def _patient(session: Session, org_id: int, phone: str) -> Patient | None:
 
 
 def receive(session: Session, text: InboundText, at: datetime) -> Received:
-    """Store an inbound text once per provider id; unknown senders become patients."""
-    existing = _stored(session, text.provider_id)
-    if existing is not None:
-        return Received(existing, duplicate=True)
+    """Store an inbound text once per provider id and react to it; unknown senders become
+    patients."""
+    return react(session, store_all(session, [(text, at)])[0], at)
+
+
+def store_all(session: Session, texts: Sequence[tuple[InboundText, datetime]]) -> list[Received]:
+    """Store each text once per provider id (a text received at ``at``), in one INSERT for
+    all of them (``messages.store_many``); one answer per text, in order, its replies not
+    yet made (``react``). A second copy of a text, here or stored before, is a duplicate of
+    the first; a text to a number no organization owns is not stored."""
+    received: list[Received] = []
+    new: list[Message] = []
+    stored_here: dict[str, Message] = {}
+    for text, at in texts:
+        existing = stored_here.get(text.provider_id) or _stored(session, text.provider_id)
+        if existing is not None:
+            received.append(Received(existing, duplicate=True))
+            continue
+        message = _new_message(session, text, at)
+        if message is not None:
+            stored_here[text.provider_id] = message
+            new.append(message)
+        received.append(Received(message, duplicate=False))
+    store_many(session, new)
+    return received
+
+
+def react(session: Session, received: Received, at: datetime) -> Received:
+    """What a newly stored text sets off: keywords, consent, the unread count, the
+    replies; an appointment confirmed by a "C" or a confirm code. Texts are reacted to in
+    the order they arrived, after the batch is stored."""
+    message = received.message
+    if message is None or received.duplicate:
+        return received
+    replies = after_inbound(session, message, at)
+    # After the keywords: a "C" or a confirm code confirms an appointment and is answered.
+    replies += confirmations.after_inbound(session, message, at)
+    return Received(message, duplicate=False, replies=replies)
+
+
+def _new_message(session: Session, text: InboundText, at: datetime) -> Message | None:
+    """The message a new text becomes (not stored yet), or None when no organization owns
+    the number texted. A sender no patient has becomes an unknown-sender patient."""
     sender = _sender(session, text.to)
     if sender is None:
-        return Received(None, duplicate=False)
+        return None
     org_id = sender.organization_id
     phone, phone_status, reason = _sender_phone(text.from_)
     patient = _patient(session, org_id, phone)
@@ -191,31 +237,24 @@ def receive(session: Session, text: InboundText, at: datetime) -> Received:
         if patients is not None:
             patients[(org_id, phone)] = patient  # the next text from it finds this one
     info = count_segments(text.body)
-    message = store_new(
-        session,
-        Message(
-            organization_id=org_id,
-            patient_id=patient.id,
-            sender_number_id=sender.id,
-            direction="inbound",
-            kind="manual",
-            channel=sender.purpose,
-            lane=0,
-            body=text.body,
-            encoding=info.encoding,
-            segments=max(text.segments, info.segments),
-            cost_micros=0,
-            to_phone=text.to,
-            from_phone=phone,
-            status=Status.RECEIVED.value,
-            provider_id=text.provider_id,
-            attempts=0,
-            created_by=PATIENT_ACTOR,
-            created_at=at,
-            updated_at=at,
-        ),
+    return Message(
+        organization_id=org_id,
+        patient_id=patient.id,
+        sender_number_id=sender.id,
+        direction="inbound",
+        kind="manual",
+        channel=sender.purpose,
+        lane=0,
+        body=text.body,
+        encoding=info.encoding,
+        segments=max(text.segments, info.segments),
+        cost_micros=0,
+        to_phone=text.to,
+        from_phone=phone,
+        status=Status.RECEIVED.value,
+        provider_id=text.provider_id,
+        attempts=0,
+        created_by=PATIENT_ACTOR,
+        created_at=at,
+        updated_at=at,
     )
-    replies = after_inbound(session, message, at)
-    # After the keywords: a "C" or a confirm code confirms an appointment and is answered.
-    replies += confirmations.after_inbound(session, message, at)
-    return Received(message, duplicate=False, replies=replies)

@@ -58,21 +58,60 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
         session.add(message)
         session.flush()
     else:
-        # Written into the object's own dict, not through its attributes: it is about to
-        # join as a stored object whose values are the row's (``make_transient_to_detached``
-        # forgets any change history), so tracking each change would be wasted work.
-        row: dict[str, Any] = {}
-        given = message.__dict__
-        for key, (column, default) in _COLUMNS.items():
-            if key not in given:
-                given[key] = default
-            row[column] = given[key]
-        given["id"] = session.connection().execute(_INSERT_MESSAGE, row).scalar_one()
-        make_transient_to_detached(message)
-        session.add(message)
+        row = _row(message)
+        _join(session, message, session.connection().execute(_INSERT_MESSAGE, row).scalar_one())
+    _first_rows(session, message, detail)
+    return message
+
+
+def store_many(session: Session, messages: Sequence[Message]) -> None:
+    """``store_new`` for several new messages (a batch of received texts): their rows go in
+    one ``INSERT ... RETURNING id`` (a few multi-row statements on either database, and on
+    PostgreSQL one round trip instead of one a text), and each joins the session with the
+    id returned for it, in order."""
+    if len(messages) < 2 or session.in_nested_transaction():
+        for message in messages:
+            store_new(session, message)
+        return
+    rows = [_row(message) for message in messages]
+    connection = session.connection()
+    if connection.dialect.name == "sqlite":
+        # SQLAlchemy cannot ask SQLite for the ids in the order of the rows (it would
+        # insert them one at a time), but it need not: in a transaction that holds the
+        # write lock, a multi-row INSERT gives its rows ascending ids in the order given.
+        ids = sorted(connection.execute(_INSERT_MESSAGE, rows).scalars())
+    else:
+        ids = list(connection.execute(_INSERT_MESSAGES, rows).scalars())
+    for message, message_id in zip(messages, ids, strict=True):
+        _join(session, message, message_id)
+        _first_rows(session, message, None)
+
+
+def _row(message: Message) -> dict[str, Any]:
+    """The row of a new message, every column given: its defaults are filled in on the
+    object itself first, written into its own dict rather than through its attributes (it
+    is about to join as a stored object whose values are the row's, and
+    ``make_transient_to_detached`` forgets any change history, so tracking each default as
+    a change would be wasted work)."""
+    row: dict[str, Any] = {}
+    given = message.__dict__
+    for key, (column, default) in _COLUMNS.items():
+        if key not in given:
+            given[key] = default
+        row[column] = given[key]
+    return row
+
+
+def _join(session: Session, message: Message, message_id: int) -> None:
+    """The message, inserted as ``message_id``, joins the session as a stored object."""
+    message.__dict__["id"] = message_id
+    make_transient_to_detached(message)
+    session.add(message)
+
+
+def _first_rows(session: Session, message: Message, detail: str | None) -> None:
     message_events.record(session, message, message.status, message.created_at, detail=detail)
     message_events.commlog(session, message)
-    return message
 
 
 def _message_columns() -> dict[str, tuple[str, Any]]:
@@ -92,6 +131,8 @@ def _message_columns() -> dict[str, tuple[str, Any]]:
 _COLUMNS = _message_columns()
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
 _INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
+# Many rows, the ids returned in the order the rows were given.
+_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

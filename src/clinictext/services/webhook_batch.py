@@ -5,8 +5,9 @@ commit); at a carrier's burst rate the commits, and on SQLite the one write lock
 whole cost. ``apply_batch`` applies everything that arrived together in ONE transaction:
 what the batch will look up is read first in a few queries (the messages and superseded
 attempts its status callbacks name, which of its texts are stored already, the numbers
-texted), each callback and text is then applied in arrival order exactly as it would be
-alone (``status_updates.receive_callback``, ``inbound.receive``), and the batch commits once.
+texted), its received texts are stored in one statement (``inbound.store_all``), each
+callback and text is then applied in arrival order as it would be alone
+(``status_updates.receive_callback``, ``inbound.react``), and the batch commits once.
 The caller answers each webhook only after that commit (``webhook_batch_writer``).
 
 One bad callback must not cost the others: the batch is first tried straight through (no
@@ -23,6 +24,8 @@ import logging
 import random
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import datetime
+from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -89,7 +92,10 @@ def apply_batch(
     try:
         with transaction(factory) as session, message_events.buffered(session):
             _preload(session, items)
-            outcomes = [_apply(session, item, policy, rng) for item in items]
+            stored = _store_inbound(session, items)
+            outcomes = [
+                _apply(session, item, policy, rng, stored.get(n)) for n, item in enumerate(items)
+            ]
             message_events.write(session)
             session.flush()
         return outcomes
@@ -137,12 +143,33 @@ def _forget(session: Session) -> None:
     inbound.forget_preloaded(session)
 
 
-def _apply(session: Session, item: Item, policy: RetryPolicy, rng: random.Random) -> Outcome:
+def _store_inbound(
+    session: Session, items: Sequence[Item]
+) -> dict[int, tuple[inbound.Received, datetime]]:
+    """The batch's received texts, stored in one statement before any is reacted to: by
+    position in the batch, what became of each and when it was received."""
+    positions = [n for n, item in enumerate(items) if isinstance(item, InboundItem)]
+    texts = [(cast(InboundItem, items[n]).text, utcnow()) for n in positions]
+    received = inbound.store_all(session, texts)
+    return {n: (answer, at) for n, answer, (_, at) in zip(positions, received, texts, strict=True)}
+
+
+def _apply(
+    session: Session,
+    item: Item,
+    policy: RetryPolicy,
+    rng: random.Random,
+    stored: tuple[inbound.Received, datetime] | None = None,
+) -> Outcome:
+    """Apply one item; a received text already stored (``stored``) is reacted to."""
     now = utcnow()
     if isinstance(item, StatusItem):
         status_updates.receive_callback(session, item.report, item.message_id, now, policy, rng)
         return DONE
-    received = inbound.receive(session, item.text, now)
+    if stored is None:
+        received = inbound.receive(session, item.text, now)
+    else:
+        received = inbound.react(session, *stored)
     message = received.message
     if message is None:
         return Outcome(ok=True, unknown_number=True)
