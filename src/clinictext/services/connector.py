@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, func, insert, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.connector import Attempt, ConnectorView, derive
@@ -81,13 +81,18 @@ def note_error(session: Session, org_id: int, message: str, at: datetime) -> Non
 
 def view(session: Session, org_id: int, now: datetime) -> ConnectorView:
     """Up, degraded or down, from the organization's latest provider attempts."""
-    rows = session.execute(
-        select(ProviderAttempt.at, ProviderAttempt.outcome)
-        .where(ProviderAttempt.organization_id == org_id)
-        .order_by(ProviderAttempt.id.desc())
-        .limit(RECENT_ATTEMPTS)
-    ).all()
+    rows = session.execute(_RECENT, {"org_id": org_id}).all()
     return derive([Attempt(at, outcome != "unreachable") for at, outcome in rows], now)
+
+
+# Built once: every answer to a text just queued diagnoses it against this view, and
+# building the statement cost more than running it.
+_RECENT = (
+    select(ProviderAttempt.at, ProviderAttempt.outcome)
+    .where(ProviderAttempt.organization_id == bindparam("org_id"))
+    .order_by(ProviderAttempt.id.desc())
+    .limit(RECENT_ATTEMPTS)
+)
 
 
 def status(session: Session, org_id: int, now: datetime) -> ConnectorStatus:
