@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.api.schemas import MessageOut
 from clinictext.store.db import transaction
 from clinictext.store.models import Commlog, Message, MessageEvent
 from tests.api.helpers import textable_patient
@@ -196,3 +197,28 @@ def test_openapi_is_served(client: Any) -> None:
     spec = client.get("/openapi.json").json()
     assert "/api/v1/patients/{patient_id}/can-text" in spec["paths"]
     assert client.get("/healthz").json()["status"] == "ok"
+
+
+def test_a_message_answer_is_exactly_what_its_declared_model_gives(ready_org: Org) -> None:
+    """The send, get and cancel answers are written without FastAPI validating them again:
+    each must come out of validation against ``MessageOut`` unchanged, with the right
+    content type and status (a value of the wrong type, say an enum or a naive time,
+    would not)."""
+    pid = textable_patient(ready_org)
+    sent = ready_org.post(
+        "/messages", {"patient_id": pid, "channel": "clinic", "body": "Caf\u00e9 at 3pm \U0001f600"}
+    )
+    got = ready_org.get(f"/messages/{sent.json()['id']}")
+    canceled = ready_org.post(f"/messages/{sent.json()['id']}/cancel")
+    for answer, status in ((sent, 202), (got, 200), (canceled, 200)):
+        assert answer.status_code == status, answer.text
+        assert answer.headers["content-type"] == "application/json"
+        body = answer.json()
+        given = {
+            ("from_" if k == "from" else k): v for k, v in body.items()
+        }  # "from" is output-only
+        again = MessageOut.model_validate(given)
+        assert again.model_dump(mode="json", by_alias=True) == body
+    assert sent.json()["body"] == "Caf\u00e9 at 3pm \U0001f600"
+    assert canceled.json()["status"] == "canceled" and canceled.json()["diagnosis"] is not None
+    assert [h["status"] for h in canceled.json()["history"]] == ["queued", "canceled"]

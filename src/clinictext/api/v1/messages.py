@@ -52,6 +52,18 @@ def messages_out(
     return [_out(detail, ctx) for detail in messages.page_details(session, rows)]
 
 
+def message_answer(out: MessageOut, status_code: int = 200) -> Response:
+    """One message's answer, as the JSON FastAPI would give for ``out``, without FastAPI
+    validating it again: returned as a model, ``_out``'s answer (built without validation,
+    see there) was validated once more, in another trip to the thread pool, and serialized
+    from the validated copy; for a text just sent that was a sixth of the request's CPU.
+    The route still declares ``MessageOut``, so the API's description is unchanged."""
+    return Response(out.model_dump_json(by_alias=True), status_code, media_type=JSON)
+
+
+JSON = "application/json"
+
+
 def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
     # Built without validating again (a page holds hundreds): every value comes from a
     # typed column or from code, already of the type the answer declares, and the JSON it
@@ -112,7 +124,7 @@ def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
     status_code=202,
     responses={422: {"description": "cannot_text: every check, and nothing was written"}},
 )
-def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> MessageOut:
+def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> Response:
     """Send a staff text: runs the checklist, then queues it (202) or refuses it (422)."""
     queued = sending.queue_text(
         session,
@@ -123,7 +135,7 @@ def send_message(body: MessageIn, caller: CallerDep, session: SessionDep) -> Mes
         actor=caller.actor,
         send_kind=SendKind(body.kind),
     )
-    return queued_out(session, queued)
+    return message_answer(queued_out(session, queued), 202)
 
 
 def queued_out(session: Session, queued: sending.Queued) -> MessageOut:
@@ -140,9 +152,10 @@ def queued_out(session: Session, queued: sending.Queued) -> MessageOut:
 @router.get("/messages/{message_id}", response_model=MessageOut, response_model_by_alias=True)
 def get_message(
     caller: CallerDep, session: SessionDep, message_id: int = Path(ge=1, le=MAX_ID)
-) -> MessageOut:
+) -> Response:
     """A message with its status history and, unless delivered, why and what to do."""
-    return message_out(session, messages.get_message(session, caller.org_id, message_id))
+    message = messages.get_message(session, caller.org_id, message_id)
+    return message_answer(message_out(session, message))
 
 
 @router.post(
@@ -156,10 +169,10 @@ def get_message(
 )
 def cancel_message(
     caller: CallerDep, session: SessionDep, message_id: int = Path(ge=1, le=MAX_ID)
-) -> MessageOut:
+) -> Response:
     """Cancel a text not yet handed to the provider (scheduled or queued)."""
     message = cancel.cancel(session, caller.org_id, message_id, actor=caller.actor)
-    return message_out(session, message)
+    return message_answer(message_out(session, message))
 
 
 @router.get("/messages", response_model=list[MessageOut], response_model_by_alias=True)
