@@ -104,9 +104,8 @@ def current(session: Session, org_id: int, phone: str | None) -> Consent:
     return derive(_event(*row) for row in rows)
 
 
-# One number's ledger as plain values, oldest first: built once, since building a
-# statement costs more than running this one (it is read for every text sent).
-# Built once: many times a second, a batch's statement cost more to build than to run.
+# Many numbers' ledgers as plain values, oldest first: built once, since a batch of texts
+# received or handed over reads them many times a second.
 _LEDGERS_OF = (
     select(
         ConsentEventRow.organization_id,
@@ -122,6 +121,9 @@ _LEDGERS_OF = (
     )
     .order_by(ConsentEventRow.id)
 )
+
+# One number's ledger as plain values, oldest first: built once, since building a
+# statement costs more than running this one (it is read for every text sent).
 _LEDGER_EVENTS = (
     select(
         ConsentEventRow.action, ConsentEventRow.source, ConsentEventRow.at, ConsentEventRow.level

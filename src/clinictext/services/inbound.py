@@ -9,9 +9,10 @@ weakly, so an organization or patient nobody referenced between two texts was re
 again by each.
 
 A batch is then received in two passes: every new text is stored first, all in one
-``INSERT ... RETURNING id`` (``store_all``; on PostgreSQL an INSERT a text was a round trip
-a text), and then each is reacted to in arrival order (``react``: keywords, consent,
-replies, confirmations), so each still sees what the texts before it changed. Their
+``INSERT ... RETURNING id`` (``store_all``; on PostgreSQL an INSERT of its own for each
+text was a round trip each), and then each is reacted to in arrival order (``react``:
+keywords, consent, replies, confirmations), so each still sees what the texts before it
+changed. Their
 history rows, commlogs and patients' unread counts are written with the batch's, a
 statement per table for the whole batch. The replies a batch sends are stored after all
 of its received texts.

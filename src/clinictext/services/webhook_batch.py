@@ -25,7 +25,6 @@ import random
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import datetime
-from typing import cast
 
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
@@ -148,10 +147,12 @@ def _store_inbound(
 ) -> dict[int, tuple[inbound.Received, datetime]]:
     """The batch's received texts, stored in one statement before any is reacted to: by
     position in the batch, what became of each and when it was received."""
-    positions = [n for n, item in enumerate(items) if isinstance(item, InboundItem)]
-    texts = [(cast(InboundItem, items[n]).text, utcnow()) for n in positions]
-    received = inbound.store_all(session, texts)
-    return {n: (answer, at) for n, answer, (_, at) in zip(positions, received, texts, strict=True)}
+    texts = [(n, item.text) for n, item in enumerate(items) if isinstance(item, InboundItem)]
+    received_at = [(text, utcnow()) for _, text in texts]
+    answers = inbound.store_all(session, received_at)
+    return {
+        n: (answer, at) for (n, _), answer, (_, at) in zip(texts, answers, received_at, strict=True)
+    }
 
 
 def _apply(
