@@ -8,6 +8,7 @@ from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import Engine, event, insert, select
 from sqlalchemy.orm import Session, sessionmaker
@@ -72,6 +73,36 @@ def seed_clinic(
             )
             patient_ids.append(pid)
         return SeededClinic(org.id, patient_ids, sender_ids)
+
+
+def received_message(
+    org_id: int, patient_id: int, body: str, *, at: datetime | None = None, **columns: Any
+) -> Message:
+    """A text a patient sent to the clinic number, as inbound processing builds it before
+    storing it (``messages.store_new`` stores it with its history row and commlog)."""
+    at = at or utcnow()
+    return Message(
+        **{
+            "organization_id": org_id,
+            "patient_id": patient_id,
+            "direction": "inbound",
+            "kind": "manual",
+            "channel": "clinic",
+            "lane": 0,
+            "body": body,
+            "encoding": "GSM-7",
+            "segments": 1,
+            "cost_micros": 0,
+            "to_phone": "+14155550100",
+            "from_phone": "+14155550123",
+            "status": Status.RECEIVED.value,
+            "attempts": 0,
+            "created_by": "patient",
+            "created_at": at,
+            "updated_at": at,
+            **columns,
+        }
+    )
 
 
 def queue_texts(

@@ -2,16 +2,18 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from typing import Any
 
+from sqlalchemy import select
 from sqlalchemy.orm import Session, sessionmaker
 
 from clinictext.api.schemas import MessageOut
+from clinictext.services.messages import store_new
 from clinictext.store.db import transaction
-from clinictext.store.models import Commlog, Message, MessageEvent
+from clinictext.store.models import Commlog
 from tests.api.helpers import textable_patient
 from tests.conftest import Org
+from tests.support import received_message
 
 
 def send(org: Org, pid: int, body: str = "Your cleaning is tomorrow at 3pm.") -> dict[str, Any]:
@@ -71,43 +73,11 @@ def test_messages_list_newest_first_with_a_cursor(ready_org: Org) -> None:
 
 
 def _insert_received_text(factory: sessionmaker[Session], org_id: int, pid: int) -> int:
-    """A text the patient sent (inbound processing writes these rows)."""
-    now = datetime.now(UTC)
+    """A text the patient sent, stored as inbound processing stores it; its commlog's id."""
     with transaction(factory) as session:
-        m = Message(
-            organization_id=org_id,
-            patient_id=pid,
-            direction="inbound",
-            kind="manual",
-            channel="clinic",
-            lane=0,
-            body="Thanks!",
-            encoding="GSM-7",
-            segments=1,
-            to_phone="+14155550100",
-            from_phone="+14155550123",
-            status="received",
-            created_by="patient",
-            created_at=now,
-            updated_at=now,
-            provider_id="SMin1",
-        )
-        session.add(m)
+        message = store_new(session, received_message(org_id, pid, "Thanks!", provider_id="SMin1"))
         session.flush()
-        session.add(
-            MessageEvent(organization_id=org_id, message_id=m.id, status="received", at=now)
-        )
-        c = Commlog(
-            organization_id=org_id,
-            patient_id=pid,
-            message_id=m.id,
-            direction="inbound",
-            kind="manual",
-            at=now,
-        )
-        session.add(c)
-        session.flush()
-        return c.id
+        return int(session.scalar(select(Commlog.id).where(Commlog.message_id == message.id)))
 
 
 def test_sent_commlog_is_soft_deleted_and_audited(ready_org: Org, rows: Any) -> None:

@@ -13,32 +13,13 @@ from clinictext.services import audit, message_events, sending
 from clinictext.services.messages import store_new
 from clinictext.store.db import transaction
 from clinictext.store.models import AuditEvent, Commlog, Message, MessageEvent
-from tests.support import seed_clinic
+from tests.support import SeededClinic, received_message, seed_clinic
 
 NOW = datetime(2026, 5, 20, 15, 0, tzinfo=UTC)
 
 
-def _received(org_id: int, patient_id: int, body: str) -> Message:
-    return Message(
-        organization_id=org_id,
-        patient_id=patient_id,
-        direction="inbound",
-        kind="reply",
-        channel="clinic",
-        lane=0,
-        body=body,
-        encoding="GSM-7",
-        segments=1,
-        cost_micros=0,
-        to_phone="+15005550006",
-        from_phone="+14155550123",
-        status="received",
-        due_at=NOW,
-        attempts=0,
-        created_by="t",
-        created_at=NOW,
-        updated_at=NOW,
-    )
+def _text(clinic: SeededClinic, body: str) -> Message:
+    return received_message(clinic.org_id, clinic.patient_ids[0], body, at=NOW)
 
 
 def _count(session: Session, model: type, message_id: int) -> int:
@@ -55,7 +36,7 @@ def test_buffered_rows_wait_for_write_and_keep_their_order(
 ) -> None:
     clinic = seed_clinic(factory)
     with transaction(factory) as s, message_events.buffered(s):
-        message = store_new(s, _received(clinic.org_id, clinic.patient_ids[0], "Hi"))
+        message = store_new(s, _text(clinic, "Hi"))
         message_events.record(s, message, "read", NOW)
         with s.no_autoflush:
             assert _count(s, MessageEvent, message.id) == 0
@@ -77,11 +58,11 @@ def test_an_inner_block_uses_the_outer_buffer_and_leaves_it_in_place(
 ) -> None:
     clinic = seed_clinic(factory)
     with transaction(factory) as s, message_events.buffered(s):
-        first = store_new(s, _received(clinic.org_id, clinic.patient_ids[0], "one"))
+        first = store_new(s, _text(clinic, "one"))
         with message_events.buffered(s):
-            second = store_new(s, _received(clinic.org_id, clinic.patient_ids[0], "two"))
+            second = store_new(s, _text(clinic, "two"))
         # The inner block ended without writing: its rows are still in the outer buffer.
-        third = store_new(s, _received(clinic.org_id, clinic.patient_ids[0], "three"))
+        third = store_new(s, _text(clinic, "three"))
         message_events.write(s)
         for m in (first, second, third):
             assert _count(s, MessageEvent, m.id) == 1
