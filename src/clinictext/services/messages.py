@@ -21,7 +21,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import Any
 
-from sqlalchemy import Table, insert, select
+from sqlalchemy import Table, select
 from sqlalchemy import inspect as sa_inspect
 from sqlalchemy.orm import Session, make_transient_to_detached
 
@@ -34,6 +34,7 @@ from clinictext.services import message_events
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
+from clinictext.store.db import InsertMany
 from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
 
 DIRECTIONS = ("outbound", "inbound")
@@ -73,15 +74,7 @@ def store_many(session: Session, messages: Sequence[Message]) -> None:
         for message in messages:
             store_new(session, message)
         return
-    rows = [_row(message) for message in messages]
-    connection = session.connection()
-    if connection.dialect.name == "sqlite":
-        # SQLAlchemy cannot ask SQLite for the ids in the order of the rows (it would
-        # insert them one at a time), but it need not: in a transaction that holds the
-        # write lock, a multi-row INSERT gives its rows ascending ids in the order given.
-        ids = sorted(connection.execute(_INSERT_MESSAGE, rows).scalars())
-    else:
-        ids = list(connection.execute(_INSERT_MESSAGES, rows).scalars())
+    ids = _INSERT_MESSAGES.run(session.connection(), [_row(message) for message in messages])
     for message, message_id in zip(messages, ids, strict=True):
         _join(session, message, message_id)
         _first_rows(session, message, None)
@@ -130,9 +123,8 @@ def _message_columns() -> dict[str, tuple[str, Any]]:
 
 _COLUMNS = _message_columns()
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-_INSERT_MESSAGE = insert(_MESSAGES).returning(_MESSAGES.c.id)
-# Many rows, the ids returned in the order the rows were given.
-_INSERT_MESSAGES = insert(_MESSAGES).returning(_MESSAGES.c.id, sort_by_parameter_order=True)
+_INSERT_MESSAGES = InsertMany(_MESSAGES)
+_INSERT_MESSAGE = _INSERT_MESSAGES.any_order  # one row, its id
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

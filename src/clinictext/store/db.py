@@ -29,7 +29,7 @@ from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Engine, Select, create_engine, event
+from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, insert
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -286,3 +286,24 @@ def alembic_config(url: str) -> Config:
 def upgrade(url: str, revision: str = "head") -> None:
     """Apply migrations up to ``revision`` (idempotent)."""
     command.upgrade(alembic_config(url), revision)
+
+
+class InsertMany:
+    """Many rows into ``table`` in one ``INSERT ... RETURNING id`` (a few multi-row
+    statements for a large batch), built once; ``run`` returns the new ids in the order
+    the rows were given.
+
+    On PostgreSQL SQLAlchemy correlates the returned rows with the rows given
+    (``sort_by_parameter_order``). On SQLite it cannot, and would insert one row at a
+    time instead; it need not: in a transaction that holds the write lock, a multi-row
+    INSERT gives its rows ascending ids in the order given, so the ids sorted are in order.
+    """
+
+    def __init__(self, table: Table) -> None:
+        self.any_order = insert(table).returning(table.c.id)
+        self.in_order = insert(table).returning(table.c.id, sort_by_parameter_order=True)
+
+    def run(self, connection: Connection, rows: list[dict[str, Any]]) -> list[int]:
+        if connection.dialect.name == "sqlite":
+            return sorted(connection.execute(self.any_order, rows).scalars())
+        return list(connection.execute(self.in_order, rows).scalars())

@@ -52,6 +52,9 @@ def messages_out(
     return [_out(detail, ctx) for detail in messages.page_details(session, rows)]
 
 
+JSON = "application/json"
+
+
 def message_answer(out: MessageOut, status_code: int = 200) -> Response:
     """One message's answer, as the JSON FastAPI would give for ``out``, without FastAPI
     validating it again: returned as a model, ``_out``'s answer (built without validation,
@@ -59,9 +62,6 @@ def message_answer(out: MessageOut, status_code: int = 200) -> Response:
     from the validated copy; for a text just sent that was a sixth of the request's CPU.
     The route still declares ``MessageOut``, so the API's description is unchanged."""
     return Response(out.model_dump_json(by_alias=True), status_code, media_type=JSON)
-
-
-JSON = "application/json"
 
 
 def _out(detail: MessageDetail, ctx: DiagnosisContext) -> MessageOut:
