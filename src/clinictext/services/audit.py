@@ -27,22 +27,38 @@ def record(
     data: dict[str, Any] | None = None,
     at: datetime | None = None,
 ) -> None:
-    session.connection().execute(
-        _INSERT,
-        {
-            "organization_id": org_id,
-            "actor": actor,
-            "action": action,
-            "entity": entity,
-            "entity_id": entity_id,
-            "data": data or {},
-            "at": at or utcnow(),
-        },
-    )
+    insert_row(session, row(org_id, actor, action, entity, entity_id, data, at))
+
+
+def insert_row(session: Session, entry: dict[str, Any]) -> None:
+    """Write an entry built by ``row``."""
+    session.connection().execute(_INSERT, entry)
+
+
+def row(
+    org_id: int,
+    actor: str,
+    action: str,
+    entity: str,
+    entity_id: int | None,
+    data: dict[str, Any] | None = None,
+    at: datetime | None = None,
+) -> dict[str, Any]:
+    """An entry's row, every column but its id."""
+    return {
+        "organization_id": org_id,
+        "actor": actor,
+        "action": action,
+        "entity": entity,
+        "entity_id": entity_id,
+        "data": data or {},
+        "at": at or utcnow(),
+    }
 
 
 _AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
 _INSERT = insert(_AUDIT)
+COLUMNS = ("organization_id", "actor", "action", "entity", "entity_id", "data", "at")
 
 
 def list_events(

@@ -47,16 +47,28 @@ def record(
     if buffer is None:
         session.add(MessageEvent.of(message, status, at, detail=detail, error_code=error_code))
         return
-    buffer[_HISTORY].append(
-        {
-            "organization_id": message.organization_id,
-            "message_id": message.id,
-            "status": status,
-            "error_code": error_code,
-            "detail": detail,
-            "at": at,
-        }
-    )
+    buffer[_HISTORY].append(history_row(message, status, at, detail, error_code))
+
+
+def history_row(
+    message: Message,
+    status: str,
+    at: datetime,
+    detail: str | None = None,
+    error_code: str | None = None,
+) -> dict[str, Any]:
+    """A row of ``message``'s history, every column (``HISTORY_COLUMNS``) but its id."""
+    return {
+        "organization_id": message.organization_id,
+        "message_id": message.id,
+        "status": status,
+        "error_code": error_code,
+        "detail": detail,
+        "at": at,
+    }
+
+
+HISTORY_COLUMNS = ("organization_id", "message_id", "status", "error_code", "detail", "at")
 
 
 def commlog(session: Session, message: Message) -> None:
@@ -64,12 +76,13 @@ def commlog(session: Session, message: Message) -> None:
     one)."""
     buffer: dict[Table, list[dict[str, Any]]] | None = session.info.get(_BUFFER)
     if buffer is None:
-        session.add(Commlog(**_commlog_row(message)))
+        session.add(Commlog(**commlog_row(message)))
         return
-    buffer[_COMMLOGS].append(_commlog_row(message))
+    buffer[_COMMLOGS].append(commlog_row(message))
 
 
-def _commlog_row(message: Message) -> dict[str, Any]:
+def commlog_row(message: Message) -> dict[str, Any]:
+    """``message``'s commlog row, with the columns in ``COMMLOG_COLUMNS``."""
     return {
         "organization_id": message.organization_id,
         "patient_id": message.patient_id,
@@ -78,6 +91,9 @@ def _commlog_row(message: Message) -> dict[str, Any]:
         "kind": message.kind,
         "at": message.created_at,
     }
+
+
+COMMLOG_COLUMNS = ("organization_id", "patient_id", "message_id", "direction", "kind", "at")
 
 
 @contextmanager

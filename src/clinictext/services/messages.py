@@ -29,13 +29,20 @@ from clinictext.domain.checklist import SenderFact, Verification
 from clinictext.domain.connector import ConnectorView
 from clinictext.domain.diagnosis import Diagnosis, MessageFacts, diagnose
 from clinictext.domain.statuses import Status
+from clinictext.services import audit, message_events
 from clinictext.services import connector as connectors
-from clinictext.services import message_events
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
-from clinictext.store.db import InsertMany
-from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
+from clinictext.store.db import InsertChain, InsertMany
+from clinictext.store.models import (
+    AuditEvent,
+    Commlog,
+    Message,
+    MessageEvent,
+    ProviderAttempt,
+    SenderNumber,
+)
 
 DIRECTIONS = ("outbound", "inbound")
 
@@ -62,6 +69,30 @@ def store_new(session: Session, message: Message, detail: str | None = None) -> 
         row = _row(message)
         _join(session, message, session.connection().execute(_INSERT_MESSAGE, row).scalar_one())
     _first_rows(session, message, detail)
+    return message
+
+
+def store_new_audited(
+    session: Session, message: Message, audit_row: dict[str, Any], detail: str | None = None
+) -> Message:
+    """``store_new`` with the audit entry of the message's creation (``audit.row``, whose
+    ``entity_id`` becomes the message's id). On PostgreSQL the four rows go in one
+    statement (``InsertChain``): a text sent by staff is one round trip, not four."""
+    if session.in_nested_transaction():
+        store_new(session, message, detail)
+        audit.insert_row(session, {**audit_row, "entity_id": message.id})
+        return message
+    row = _row(message)
+    message_id = _INSERT_WITH_HISTORY.run(
+        session.connection(),
+        row,
+        [
+            message_events.history_row(message, message.status, message.created_at, detail),
+            message_events.commlog_row(message),
+            audit_row,
+        ],
+    )
+    _join(session, message, message_id)
     return message
 
 
@@ -122,9 +153,24 @@ def _message_columns() -> dict[str, tuple[str, Any]]:
 
 
 _COLUMNS = _message_columns()
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+
+
+def _table(model: type[Any]) -> Table:
+    table: Table = model.__table__
+    return table
+
+
+_MESSAGES = _table(Message)
 _INSERT_MESSAGES = InsertMany(_MESSAGES)
 _INSERT_MESSAGE = _INSERT_MESSAGES.any_order  # one row, its id
+_INSERT_WITH_HISTORY = InsertChain(
+    _MESSAGES,
+    [
+        (_table(MessageEvent), "message_id", message_events.HISTORY_COLUMNS),
+        (_table(Commlog), "message_id", message_events.COMMLOG_COLUMNS),
+        (_table(AuditEvent), "entity_id", audit.COLUMNS),
+    ],
+)
 
 
 def get_message(session: Session, org_id: int, message_id: int) -> Message:

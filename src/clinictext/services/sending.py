@@ -14,11 +14,11 @@ from clinictext.domain.content import BodyRefused, check_body
 from clinictext.domain.links import LinkFinding, LinkPolicy, link_finding
 from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
-from clinictext.services import audit, message_events
+from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.eligibility import evaluate_patient
 from clinictext.services.errors import CannotText, Invalid
-from clinictext.services.messages import store_new
+from clinictext.services.messages import store_new, store_new_audited
 from clinictext.services.scheduling import slot_for
 from clinictext.store.models import Message, Organization, Patient, SenderNumber
 
@@ -146,24 +146,27 @@ def queue_text(
         updated_at=now,
     )
     detail = slot.reason if held else None
-    with message_events.buffered(session):  # two plain INSERTs, not a flush
-        store_new(session, message, detail=detail)
-        message_events.write(session)
-    audit.record(
+    # The text, its first history row, its commlog and its audit entry: on PostgreSQL
+    # one statement.
+    store_new_audited(
         session,
-        org_id,
-        actor,
-        "message.queued",
-        "message",
-        message.id,
-        {
-            "patient_id": patient.id,
-            "channel": channel.value,
-            "kind": kind,
-            **({"findings": [links.code]} if links else {}),
-            **({"appointment_id": appointment_id, "rule_id": rule_id} if rule_id else {}),
-        },
-        at=now,
+        message,
+        audit.row(
+            org_id,
+            actor,
+            "message.queued",
+            "message",
+            None,
+            {
+                "patient_id": patient.id,
+                "channel": channel.value,
+                "kind": kind,
+                **({"findings": [links.code]} if links else {}),
+                **({"appointment_id": appointment_id, "rule_id": rule_id} if rule_id else {}),
+            },
+            at=now,
+        ),
+        detail,
     )
     session.flush()
     return Queued(message, detail, sender, org)

@@ -22,14 +22,24 @@ import sqlite3
 import threading
 import time
 from collections import deque
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
 from alembic import command
 from alembic.config import Config
-from sqlalchemy import Connection, Engine, Select, Table, create_engine, event, insert
+from sqlalchemy import (
+    Connection,
+    Engine,
+    Select,
+    Table,
+    bindparam,
+    create_engine,
+    event,
+    insert,
+    select,
+)
 from sqlalchemy.engine import make_url
 from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm import Session, sessionmaker
@@ -307,3 +317,54 @@ class InsertMany:
         if connection.dialect.name == "sqlite":
             return sorted(connection.execute(self.any_order, rows).scalars())
         return list(connection.execute(self.in_order, rows).scalars())
+
+
+class InsertChain:
+    """A new row of ``head`` and, with it, one row in each of ``tails``: a table and the
+    column that names the new row's id. Each tail row is given every column in the
+    listed order but that one.
+
+    On PostgreSQL all go in one statement, the tails' INSERTs reading the new id from
+    the head's in a ``WITH``: one round trip instead of one a table, which on the send
+    path was a third of its statements. Elsewhere (SQLite, in-process, where a statement
+    costs no round trip) each is its own INSERT. Both are built once.
+    """
+
+    def __init__(self, head: Table, tails: Sequence[tuple[Table, str, Sequence[str]]]) -> None:
+        self.head = head
+        self.tails = [(table, link) for table, link, _ in tails]
+        self._head = insert(head).returning(head.c.id)
+        self._tails = [insert(table) for table, _, _ in tails]
+        new = (
+            insert(head)
+            .values(
+                {c.key: bindparam(f"h_{c.key}", type_=c.type) for c in head.c if not c.primary_key}
+            )
+            .returning(head.c.id)
+            .cte("new_row")
+        )
+        written = []
+        for n, (table, link, columns) in enumerate(tails):
+            values = [
+                new.c.id if key == link else bindparam(f"t{n}_{key}", type_=table.c[key].type)
+                for key in columns
+            ]
+            written.append(
+                insert(table).from_select(list(columns), select(*values)).cte(f"tail_{n}")
+            )
+        self._together = select(new.c.id).add_cte(*written)
+
+    def run(
+        self, connection: Connection, row: dict[str, Any], tail_rows: Sequence[dict[str, Any]]
+    ) -> int:
+        """Insert ``row`` and ``tail_rows`` (one a tail, in order); the new row's id."""
+        if connection.dialect.name != "postgresql":
+            new_id: int = connection.execute(self._head, row).scalar_one()
+            for (_, link), stmt, tail in zip(self.tails, self._tails, tail_rows, strict=True):
+                connection.execute(stmt, {**tail, link: new_id})
+            return new_id
+        params = {f"h_{key}": value for key, value in row.items()}
+        for n, tail in enumerate(tail_rows):
+            params.update({f"t{n}_{key}": value for key, value in tail.items()})
+        new_id = connection.execute(self._together, params).scalar_one()
+        return new_id
