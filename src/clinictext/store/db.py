@@ -320,9 +320,9 @@ class InsertMany:
 
 
 class InsertChain:
-    """A new row of ``head`` and, with it, one row in each of ``tails``: a table and the
-    column that names the new row's id. Each tail row is given every column in the
-    listed order but that one.
+    """A new row of ``head`` and, with it, one row in each of ``tails``: a table, the
+    column that names the new row's id, and the columns its row gives. The head's row
+    gives every column but its id; each tail's, its listed columns but the naming one.
 
     On PostgreSQL all go in one statement, the tails' INSERTs reading the new id from
     the head's in a ``WITH``: one round trip instead of one a table, which on the send
@@ -331,7 +331,6 @@ class InsertChain:
     """
 
     def __init__(self, head: Table, tails: Sequence[tuple[Table, str, Sequence[str]]]) -> None:
-        self.head = head
         self.tails = [(table, link) for table, link, _ in tails]
         self._head = insert(head).returning(head.c.id)
         self._tails = [insert(table) for table, _, _ in tails]
