@@ -6,9 +6,10 @@ built attribute by attribute, a unit-of-work sort, and an INSERT ... RETURNING t
 id nobody reads; for a batch of 200 callbacks that was a third of the batch's cost. Inside
 ``buffered`` the rows are kept as plain values and ``write`` inserts them with one
 executemany, in the order they were recorded (so a text's history keeps its order). A
-new text's commlog entry is kept the same way (``commlog``): a text sent by staff writes
-its history row and its commlog as two plain INSERTs instead of a unit-of-work flush, and
-a batch of received texts writes each kind in one statement.
+new text's commlog entry is kept the same way (``commlog``): a batch of received texts
+writes each kind in one statement. A text sent by staff writes its rows together with
+the text itself (``messages.store_new_audited``), from ``history_row`` and
+``commlog_row``.
 
 Every writer of history rows in a batch must come through ``record``: a row added as an
 ORM object would reach the database before the buffered rows recorded ahead of it.
