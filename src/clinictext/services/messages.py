@@ -153,22 +153,18 @@ def _message_columns() -> dict[str, tuple[str, Any]]:
 
 
 _COLUMNS = _message_columns()
-
-
-def _table(model: type[Any]) -> Table:
-    table: Table = model.__table__
-    return table
-
-
-_MESSAGES = _table(Message)
+_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
+_HISTORY: Table = MessageEvent.__table__  # type: ignore[assignment]
+_COMMLOGS: Table = Commlog.__table__  # type: ignore[assignment]
+_AUDIT: Table = AuditEvent.__table__  # type: ignore[assignment]
 _INSERT_MESSAGES = InsertMany(_MESSAGES)
 _INSERT_MESSAGE = _INSERT_MESSAGES.any_order  # one row, its id
 _INSERT_WITH_HISTORY = InsertChain(
     _MESSAGES,
     [
-        (_table(MessageEvent), "message_id", message_events.HISTORY_COLUMNS),
-        (_table(Commlog), "message_id", message_events.COMMLOG_COLUMNS),
-        (_table(AuditEvent), "entity_id", audit.COLUMNS),
+        (_HISTORY, "message_id", message_events.HISTORY_COLUMNS),
+        (_COMMLOGS, "message_id", message_events.COMMLOG_COLUMNS),
+        (_AUDIT, "entity_id", audit.COLUMNS),
     ],
 )
 
