@@ -17,7 +17,7 @@ from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import CallLog, SendOutcome
 from clinictext.services import sending
 from clinictext.store.db import transaction
-from clinictext.store.models import Message, MessageEvent, SenderNumber
+from clinictext.store.models import Message, MessageEvent, ProviderAttempt, SenderNumber
 from tests.support import counting, seed_clinic
 
 T0 = datetime(2026, 3, 2, 18, 0, tzinfo=UTC)
@@ -195,3 +195,56 @@ def test_recording_reads_its_texts_by_index_with_no_empty_in_list(
     with transaction(factory) as s:
         statuses = sorted(m.status for m in s.scalars(select(Message)))
     assert statuses == sorted(["sent"] * accepted + ["queued"] * (3 - accepted))
+
+
+def test_a_batch_of_accepted_answers_runs_the_same_statements_however_large(
+    factory: Any, engine: Any
+) -> None:
+    """Accepted answers are applied to the texts' rows together (``_record_plain``): the
+    statements a batch runs do not grow with it, and each text ends as one applied alone
+    would: sent, its provider id recorded, no longer claimed, one history row and one
+    provider call logged."""
+    org_id, pid = setup_org(factory, mps=1000)
+    ids = queue(factory, org_id, pid, "hello", n=22)
+    claim(factory, T0)
+
+    def recorded(batch: list[int]) -> list[str]:
+        results = [
+            Result(mid, _outcome(reachable=True, provider_id=f"SM{mid:032d}")) for mid in batch
+        ]
+        with counting(engine) as seen, transaction(factory) as s:
+            record(s, results, T0, RetryPolicy(), random.Random(1), "w1")
+        return [st.split()[0].upper() for st in seen]
+
+    assert recorded(ids[:2]) == recorded(ids[2:])
+    with transaction(factory) as s:
+        for message in s.scalars(select(Message).where(Message.id.in_(ids))):
+            assert (message.status, message.provider_id) == ("sent", f"SM{message.id:032d}")
+            assert (message.claimed_by, message.lease_until, message.updated_at) == (None, None, T0)
+        history = s.execute(
+            select(MessageEvent.message_id, MessageEvent.status).where(
+                MessageEvent.message_id.in_(ids), MessageEvent.status == "sent"
+            )
+        ).all()
+        assert sorted(mid for mid, _ in history) == sorted(ids)
+        calls = s.scalars(
+            select(ProviderAttempt.message_id).where(ProviderAttempt.outcome == "ok")
+        ).all()
+        assert sorted(calls) == sorted(ids)
+
+
+def test_an_answer_recorded_twice_in_one_batch_changes_the_text_once(factory: Any) -> None:
+    org_id, pid = setup_org(factory, mps=100)
+    (mid,) = queue(factory, org_id, pid, "hello")
+    claim(factory, T0)
+    answer = Result(mid, _outcome(reachable=True, provider_id="SMtwice"))
+    with transaction(factory) as s:
+        record(s, [answer, answer], T0, RetryPolicy(), random.Random(1), "w1")
+    with transaction(factory) as s:
+        assert (s.get(Message, mid).status, s.get(Message, mid).provider_id) == ("sent", "SMtwice")
+        statuses = s.scalars(
+            select(MessageEvent.status)
+            .where(MessageEvent.message_id == mid)
+            .order_by(MessageEvent.id)
+        ).all()
+        assert statuses == ["queued", "sending", "sent"]

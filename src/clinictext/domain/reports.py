@@ -69,6 +69,19 @@ def decide(recorded: Recorded, report: Report) -> Action:
     return Action(Verb.ADVANCE, status=new)
 
 
+def is_plain(action: Action, report: Report) -> bool:
+    """Whether applying ``action`` only moves the status forward and records the provider
+    id, or changes nothing: no error to record, no retry, no consequence for the patient
+    (such an action can be applied to a text's row alone)."""
+    if action.verb is Verb.IGNORE:
+        return True
+    return (
+        action.verb is Verb.ADVANCE
+        and report.error_code is None
+        and action.status not in (Status.FAILED, Status.UNDELIVERED)
+    )
+
+
 def decide_refusal(reachable: bool, error_code: str | None) -> Action:
     """A send the provider did not accept: try again later, or fail now.
 

@@ -51,6 +51,21 @@ def record(
     buffer[_HISTORY].append(history_row(message, status, at, detail, error_code))
 
 
+def record_row(session: Session, org_id: int, message_id: int, status: str, at: datetime) -> None:
+    """``record`` for a text changed as a row, not loaded as an object; in ``buffered``."""
+    buffer: dict[Table, list[dict[str, Any]]] = session.info[_BUFFER]
+    buffer[_HISTORY].append(
+        {
+            "organization_id": org_id,
+            "message_id": message_id,
+            "status": status,
+            "error_code": None,
+            "detail": None,
+            "at": at,
+        }
+    )
+
+
 def history_row(
     message: Message,
     status: str,

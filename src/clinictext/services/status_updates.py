@@ -138,10 +138,7 @@ def preload_for_callbacks(
     message_ids = {mid for _, mid in callbacks if mid is not None} | set(more)
     if not provider_ids and not message_ids:
         return {}
-    cache: dict[str, bool] = session.info.setdefault(_SUPERSEDED, {})
-    if provider_ids:
-        given_up = set(session.scalars(_GIVEN_UP, {"provider_ids": list(provider_ids)}))
-        cache.update({pid: pid in given_up for pid in provider_ids})
+    given_up(session, provider_ids)
     # One of three statements, so that no IN list is empty: an empty one is a subquery,
     # and inside an OR it keeps PostgreSQL from reading either side by its index.
     if message_ids and provider_ids:
@@ -153,6 +150,18 @@ def preload_for_callbacks(
     by_id = {m.id: m for m in session.scalars(query.on(session), params)}
     session.info[_LOADED] = (by_id, provider_ids)
     return by_id
+
+
+def given_up(session: Session, provider_ids: Iterable[str]) -> set[str]:
+    """Those of ``provider_ids`` whose attempt was given up for a retry, in one query; the
+    answers are kept for ``is_superseded`` for the rest of the transaction."""
+    cache: dict[str, bool] = session.info.setdefault(_SUPERSEDED, {})
+    wanted = list(set(provider_ids))
+    if not wanted:
+        return set()
+    found = set(session.scalars(_GIVEN_UP, {"provider_ids": wanted}))
+    cache.update({pid: pid in found for pid in wanted})
+    return found
 
 
 # Built once: a dispatcher records a batch many times a second, and building these cost
