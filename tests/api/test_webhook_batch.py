@@ -316,3 +316,47 @@ def test_a_batch_writes_history_in_one_statement_and_in_order(
     assert [(m, st) for m, st, _ in rows] == [(a, "delivered"), (b, "delivered")]
     assert retried.status == "queued" and "retrying" in (retried.detail or "")
     assert status_of(factory, c) == "queued"
+
+
+def test_plain_callbacks_and_the_rest_of_a_batch_end_as_one_by_one(
+    ready_org: Org, factory: Any
+) -> None:
+    """Plain callbacks are applied to their texts' rows together (``report_rows``); a text
+    with any other callback, or whose provider id a callback without the text's id also
+    names, is applied one by one. Either way each text ends as its callbacks applied
+    alone, in arrival order, would leave it."""
+    pid = textable_patient(ready_org)
+    a, b, c, d = sent_texts(factory, ready_org, pid, 4)
+    items: list[Item] = [
+        StatusItem(report(f"SMs{a}", "sent"), a),  # already sent: nothing
+        StatusItem(report(f"SMs{b}", "delivered"), None),  # found by its provider id
+        StatusItem(report(f"SMs{a}", "delivered"), a),
+        StatusItem(report(f"SMs{c}", "delivered"), c),
+        StatusItem(report(f"SMs{c}", "undelivered", "30006"), c),  # final already: ignored
+        StatusItem(report(f"SMs{b}", "delivered"), b),  # not news
+        StatusItem(report(f"SMs{d}", "undelivered", "30006"), d),  # a landline: flagged
+        StatusItem(report("SMother", "delivered"), a),  # another attempt than a's
+    ]
+    outcomes = apply_batch(factory, items, RetryPolicy(), random.Random(1))
+    assert all(o.ok for o in outcomes)
+    assert [status_of(factory, m) for m in (a, b, c, d)] == [
+        "delivered",
+        "delivered",
+        "delivered",
+        "undelivered",
+    ]
+    with factory() as s:
+        rows = s.execute(
+            select(MessageEvent.message_id, MessageEvent.status)
+            .where(MessageEvent.message_id.in_([a, b, c, d]), MessageEvent.status != "queued")
+            .order_by(MessageEvent.message_id, MessageEvent.id)
+        ).all()
+        by_text = {m: s.get(Message, m) for m in (a, d)}
+    assert [tuple(r) for r in rows] == [
+        (a, "delivered"),
+        (b, "delivered"),
+        (c, "delivered"),
+        (d, "undelivered"),
+    ]
+    assert by_text[a].provider_id == f"SMs{a}"  # type: ignore[union-attr]
+    assert by_text[d].error_code == "30006"  # type: ignore[union-attr]

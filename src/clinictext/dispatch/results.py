@@ -18,15 +18,15 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Row, Table, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.carrier_errors import lookup
-from clinictext.domain.reports import Recorded, Report, Verb, decide, decide_refusal, is_plain
+from clinictext.domain.reports import Report, Verb, decide_refusal
 from clinictext.domain.retry import RetryPolicy
 from clinictext.domain.statuses import Status
 from clinictext.providers.base import SendOutcome
 from clinictext.services import connector, message_events
+from clinictext.services.report_rows import ReportRows
 from clinictext.services.status_updates import (
     apply,
     apply_report,
@@ -35,32 +35,6 @@ from clinictext.services.status_updates import (
     preload_for_callbacks,
     requeue,
     retry_or_expire,
-)
-from clinictext.store.db import LockingSelect
-from clinictext.store.models import Message
-
-_MESSAGES: Table = Message.__table__  # type: ignore[assignment]
-# Built once: a worker records a batch many times a second.
-_STATES = LockingSelect(
-    select(_MESSAGES.c.id, _MESSAGES.c.organization_id, _MESSAGES.c.status, _MESSAGES.c.provider_id)
-    .where(_MESSAGES.c.id.in_(bindparam("ids", expanding=True)))
-    .order_by(_MESSAGES.c.id)
-)
-_MOVED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        provider_id=bindparam("b_provider_id"),
-        updated_at=bindparam("b_at"),
-        claimed_by=None,
-        lease_until=None,
-    )
-)
-_NAMED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("b_id"))
-    .values(provider_id=bindparam("b_provider_id"))
 )
 
 
@@ -106,65 +80,39 @@ def _record(
 def _record_plain(
     session: Session, results: list[Result], now: datetime, attempts: list[dict[str, Any]]
 ) -> list[Result]:
-    """Apply the answers ``is_plain`` to the texts' rows; the results left for
+    """Apply the plain answers to the texts' rows (``report_rows``); the results left for
     ``_record_each``. The rows are read (locked, on PostgreSQL, in id order) for the whole
     batch, so the objects ``_record_each`` loads afterwards are already ours."""
-    states: dict[int, Row[Any]] = {
-        row.id: row
-        for row in session.execute(
-            _STATES.on(session), {"ids": sorted({r.message_id for r in results})}
-        )
-    }
+    rows = ReportRows(session, (r.message_id for r in results))
     superseded = given_up(
         session, [r.outcome.provider_id for r in results if r.outcome and r.outcome.provider_id]
     )
     named = Counter(r.message_id for r in results)
-    moved: list[dict[str, Any]] = []
-    ids_only: list[dict[str, Any]] = []
     rest: list[Result] = []
     for result in results:
-        state = states.get(result.message_id)
+        row = rows.rows.get(result.message_id)
         outcome = result.outcome
-        if state is None:
+        if row is None:
             continue  # deleted with its patient meanwhile
         if (
-            not outcome
+            outcome is None
             or not outcome.provider_id
             or outcome.error_code
             or named[result.message_id] > 1
+            or not rows.apply_all(
+                row.id,
+                [Report(outcome.provider_id, outcome.status or Status.SENT)],
+                superseded,
+                now,
+            )
         ):
-            rest.append(result)
-            continue
-        pid = outcome.provider_id
-        report = Report(pid, outcome.status or Status.SENT)
-        current = Status(state.status)
-        action = decide(Recorded(current, state.provider_id, pid in superseded), report)
-        if not is_plain(action, report):
             rest.append(result)
             continue
         if outcome.log is not None:
             attempts.append(
-                connector.attempt_row(state.organization_id, state.id, outcome.log, "ok", now)
+                connector.attempt_row(row.organization_id, row.id, outcome.log, "ok", now)
             )
-        new = action.status
-        if action.verb is Verb.IGNORE or new is None:
-            continue
-        if new is not current:
-            moved.append(
-                {
-                    "b_id": state.id,
-                    "b_status": new.value,
-                    "b_provider_id": pid,
-                    "b_at": now,
-                }
-            )
-            message_events.record_row(session, state.organization_id, state.id, new.value, now)
-        elif state.provider_id is None:
-            ids_only.append({"b_id": state.id, "b_provider_id": pid})
-    connection = session.connection()
-    for statement, rows in ((_MOVED, moved), (_NAMED, ids_only)):
-        if rows:
-            connection.execute(statement, rows)
+    rows.write(session)
     return rest
 
 

@@ -29,9 +29,10 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.reports import Report
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, StatusReport
-from clinictext.services import inbound, message_events, status_updates
+from clinictext.services import inbound, message_events, report_rows, status_updates
 from clinictext.services.clock import utcnow
 from clinictext.store.db import transaction
 
@@ -90,10 +91,12 @@ def apply_batch(
         return []
     try:
         with transaction(factory) as session, message_events.buffered(session):
-            _preload(session, items)
+            plain = _apply_plain(session, items)
+            _preload(session, [item for n, item in enumerate(items) if n not in plain])
             stored = _store_inbound(session, items)
             outcomes = [
-                _apply(session, item, policy, rng, stored.get(n)) for n, item in enumerate(items)
+                DONE if n in plain else _apply(session, item, policy, rng, stored.get(n))
+                for n, item in enumerate(items)
             ]
             message_events.write(session)
             session.flush()
@@ -128,6 +131,44 @@ def _apply_each(
                 outcome = REFUSED
             outcomes.append(outcome)
     return outcomes
+
+
+def _apply_plain(session: Session, items: Sequence[Item]) -> set[int]:
+    """Apply the status callbacks that are plain reports to their texts' rows
+    (``report_rows``); their positions in the batch.
+
+    A text's callbacks are applied together, in order, or all left for ``_apply``. Left
+    too: a callback without the text's id in its URL, and every text whose callbacks name
+    a provider id another callback of the batch names, since ``_apply`` may then look for
+    a text by that id and must find it as the batch's order leaves it.
+    """
+    texts: dict[int, list[int]] = {}
+    named: dict[str, int] = {}
+    for n, item in enumerate(items):
+        if isinstance(item, StatusItem):
+            named[item.report.provider_id] = named.get(item.report.provider_id, 0) + 1
+            if item.message_id is not None:
+                texts.setdefault(item.message_id, []).append(n)
+    if not texts:
+        return set()
+    rows = report_rows.ReportRows(session, texts)
+    superseded = status_updates.given_up(session, named)
+    now = utcnow()
+    applied: set[int] = set()
+    for message_id, positions in texts.items():
+        reports = [_report(items[n]) for n in positions]
+        pids = {r.provider_id for r in reports}
+        if sum(named[pid] for pid in pids) != len(positions):
+            continue  # a provider id another text's callback names too
+        if rows.apply_all(message_id, reports, superseded, now, must_name_it=True):
+            applied.update(positions)
+    rows.write(session)
+    return applied
+
+
+def _report(item: Item) -> Report:
+    assert isinstance(item, StatusItem)
+    return Report(item.report.provider_id, item.report.status, item.report.error_code)
 
 
 def _preload(session: Session, items: Sequence[Item]) -> None:
