@@ -1,13 +1,10 @@
 """Recording what the provider answered for a batch of claimed texts, in one transaction.
 
-Most answers only record the provider's id and move the text to ``sent``. Those are
-applied to the texts' rows as plain values: one read of the batch's rows, one UPDATE
-statement (an executemany) and their history rows together. Loading each text as an
-object and flushing it was most of the time a batch held SQLite's one write lock, which
-the status callbacks of ``serve`` wait for. ``domain.reports.decide`` still judges every
-answer; only one it calls plain (``is_plain``) takes this path. The rest (a refusal, a
-retry, an answer not handed over, a text named twice) go through ``status_updates``, as
-every other report does.
+Most answers only record the provider's id and move the text to ``sent``: those are
+applied to the texts' rows together (``services.report_rows``), which keeps the time a
+batch holds SQLite's one write lock short. The rest (a refusal, a retry, an answer not
+handed over, a text named twice in the batch) go one by one through ``status_updates``,
+as every other report does.
 """
 
 from __future__ import annotations

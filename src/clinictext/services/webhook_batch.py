@@ -8,6 +8,8 @@ attempts its status callbacks name, which of its texts are stored already, the n
 texted), its received texts are stored in one statement (``inbound.store_all``), each
 callback and text is then applied in arrival order as it would be alone
 (``status_updates.receive_callback``, ``inbound.react``), and the batch commits once.
+Callbacks that only move their text forward are applied to the texts' rows together
+first (``report_rows``, ``_apply_plain``): a text's callbacks never go both ways.
 The caller answers each webhook only after that commit (``webhook_batch_writer``).
 
 One bad callback must not cost the others: the batch is first tried straight through (no
