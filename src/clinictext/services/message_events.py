@@ -24,9 +24,10 @@ from contextlib import contextmanager
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, insert
+from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
+from clinictext.store.db import InsertRows
 from clinictext.store.models import Commlog, Message, MessageEvent
 
 _BUFFER = "clinictext_message_events"
@@ -133,5 +134,12 @@ def write(session: Session) -> None:
     buffer: dict[Table, list[dict[str, Any]]] | None = session.info.get(_BUFFER)
     for table, rows in (buffer or {}).items():
         if rows:
-            session.execute(insert(table), rows)
+            _WRITERS[table].run(session, rows)
             rows.clear()
+
+
+# Built once; on PostgreSQL each a single statement however many rows (``InsertRows``).
+_WRITERS = {
+    _HISTORY: InsertRows(_HISTORY, HISTORY_COLUMNS),
+    _COMMLOGS: InsertRows(_COMMLOGS, COMMLOG_COLUMNS),
+}

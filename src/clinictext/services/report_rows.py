@@ -5,7 +5,7 @@ provider's id: the send answer (``sent``) and the ``sent`` and ``delivered`` cal
 Loading each text as an object and flushing it was most of the time a batch of answers or
 callbacks held SQLite's one write lock, which every other writer waits for. Here a batch
 reads its texts' rows once (locked, on PostgreSQL, in id order), applies such reports to
-them in memory, and writes what changed in one executemany UPDATE per kind of change,
+them in memory, and writes what changed in one UPDATE per kind of change (``UpdateRows``),
 with their history rows buffered (``message_events``).
 
 ``domain.reports.decide`` judges every report; only what it calls plain (``is_plain``: no
@@ -21,13 +21,13 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, select, update
+from sqlalchemy import Table, bindparam, null, select
 from sqlalchemy.orm import Session
 
 from clinictext.domain.reports import Recorded, Report, Verb, decide, is_plain
 from clinictext.domain.statuses import Status
 from clinictext.services import message_events
-from clinictext.store.db import LockingSelect
+from clinictext.store.db import LockingSelect, UpdateRows
 from clinictext.store.models import Message
 
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
@@ -39,23 +39,14 @@ _STATES = LockingSelect(
 )
 # As ``status_updates.apply`` changes a text that moves forward: the status, the provider
 # id, the time, and no longer claimed.
-_MOVED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("b_id"))
-    .values(
-        status=bindparam("b_status"),
-        provider_id=bindparam("b_provider_id"),
-        updated_at=bindparam("b_at"),
-        claimed_by=None,
-        lease_until=None,
-    )
+_MOVED = UpdateRows(
+    _MESSAGES,
+    "id",
+    ("status", "provider_id", "updated_at"),
+    {"claimed_by": null(), "lease_until": null()},
 )
 # A report that names the provider id of a text already that far: only the id.
-_NAMED = (
-    update(_MESSAGES)
-    .where(_MESSAGES.c.id == bindparam("b_id"))
-    .values(provider_id=bindparam("b_provider_id"))
-)
+_NAMED = UpdateRows(_MESSAGES, "id", ("provider_id",))
 
 
 @dataclass(frozen=True)
@@ -124,18 +115,16 @@ class ReportRows:
             if row.moved_at is not None:
                 moved.append(
                     {
-                        "b_id": row.id,
-                        "b_status": row.status.value,
-                        "b_provider_id": row.provider_id,
-                        "b_at": row.moved_at,
+                        "id": row.id,
+                        "status": row.status.value,
+                        "provider_id": row.provider_id,
+                        "updated_at": row.moved_at,
                     }
                 )
             elif row.named:
-                named.append({"b_id": row.id, "b_provider_id": row.provider_id})
-        connection = session.connection()
-        for statement, params in ((_MOVED, moved), (_NAMED, named)):
-            if params:
-                connection.execute(statement, params)
+                named.append({"id": row.id, "provider_id": row.provider_id})
+        _MOVED.run(session, moved)
+        _NAMED.run(session, named)
         for org_id, message_id, status, at in self._history:
             message_events.record_row(session, org_id, message_id, status, at)
         self._history.clear()
