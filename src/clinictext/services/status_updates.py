@@ -400,6 +400,11 @@ def apply_report(
     return action.verb
 
 
+def report_of(callback: StatusReport) -> Report:
+    """What a status callback reports, as ``decide`` reads it."""
+    return Report(callback.provider_id, callback.status, callback.error_code)
+
+
 def receive_callback(
     session: Session,
     callback: StatusReport,
@@ -409,7 +414,7 @@ def receive_callback(
     rng: random.Random,
 ) -> None:
     """A status callback: applied to its text, or parked until the text is known."""
-    report = Report(callback.provider_id, callback.status, callback.error_code)
+    report = report_of(callback)
     if is_superseded(session, report.provider_id):
         return  # an attempt that was retried: its late news changes nothing
     message = find_for_callback(session, report.provider_id, message_id)

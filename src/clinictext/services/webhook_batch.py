@@ -31,7 +31,6 @@ from datetime import datetime
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinictext.domain.reports import Report
 from clinictext.domain.retry import RetryPolicy
 from clinictext.providers.base import InboundText, StatusReport
 from clinictext.services import inbound, message_events, report_rows, status_updates
@@ -158,7 +157,7 @@ def _apply_plain(session: Session, items: Sequence[Item]) -> set[int]:
     now = utcnow()
     applied: set[int] = set()
     for message_id, positions in texts.items():
-        reports = [_report(items[n]) for n in positions]
+        reports = [status_updates.report_of(_callback(items[n])) for n in positions]
         pids = {r.provider_id for r in reports}
         if sum(named[pid] for pid in pids) != len(positions):
             continue  # a provider id another text's callback names too
@@ -168,9 +167,9 @@ def _apply_plain(session: Session, items: Sequence[Item]) -> set[int]:
     return applied
 
 
-def _report(item: Item) -> Report:
+def _callback(item: Item) -> StatusReport:
     assert isinstance(item, StatusItem)
-    return Report(item.report.provider_id, item.report.status, item.report.error_code)
+    return item.report
 
 
 def _preload(session: Session, items: Sequence[Item]) -> None:
