@@ -14,12 +14,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.checklist import Verification
 from clinictext.domain.statuses import DUE, Status
-from clinictext.store.models import Message, MessageEvent, SenderNumber
+from clinictext.services import message_events
+from clinictext.store.models import Message, SenderNumber
 
 
 @dataclass(frozen=True)
@@ -101,13 +102,15 @@ def claim_due(
             Message.id, Message.organization_id, Message.to_phone, Message.from_phone, Message.body
         ).where(Message.id.in_(ids))
     ).all()
-    session.execute(
-        insert(MessageEvent),
+    message_events.insert_history(
+        session,
         [
             {
                 "organization_id": r.organization_id,
                 "message_id": r.id,
                 "status": Status.SENDING.value,
+                "error_code": None,
+                "detail": None,
                 "at": chosen[r.id],  # the slot: when the worker hands it to the provider
             }
             for r in rows

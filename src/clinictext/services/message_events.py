@@ -138,6 +138,12 @@ def write(session: Session) -> None:
             rows.clear()
 
 
+def insert_history(session: Session, rows: list[dict[str, Any]]) -> None:
+    """History rows built by the caller (every column in ``HISTORY_COLUMNS``), written at
+    once: a batch of texts claimed together."""
+    _WRITERS[_HISTORY].run(session, rows)
+
+
 # Built once; on PostgreSQL each a single statement however many rows (``InsertRows``).
 _WRITERS = {
     _HISTORY: InsertRows(_HISTORY, HISTORY_COLUMNS),
