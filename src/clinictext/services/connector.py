@@ -6,14 +6,13 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Table, bindparam, func, select, update
+from sqlalchemy import Table, bindparam, func, insert, select, update
 from sqlalchemy.orm import Session
 
 from clinictext.domain.connector import Attempt, ConnectorView, derive
 from clinictext.domain.statuses import PENDING, Status
 from clinictext.providers.base import CallLog
 from clinictext.services import audit
-from clinictext.store.db import InsertRows
 from clinictext.store.models import ConnectorError, Message, ProviderAttempt
 
 RECENT_ATTEMPTS = 20
@@ -52,27 +51,12 @@ def log_attempt(
 
 def log_attempts(session: Session, rows: list[dict[str, Any]]) -> None:
     """Many calls at once (a worker's batch of answers): one INSERT for all of them, not
-    an object and an INSERT ... RETURNING for each (on PostgreSQL one statement however
-    many, ``InsertRows``)."""
-    _WRITE_ATTEMPTS.run(session, rows)
+    an object and an INSERT ... RETURNING for each."""
+    if rows:
+        session.execute(insert(_ATTEMPTS), rows)
 
 
 _ATTEMPTS: Table = ProviderAttempt.__table__  # type: ignore[assignment]
-_WRITE_ATTEMPTS = InsertRows(
-    _ATTEMPTS,
-    (
-        "organization_id",
-        "message_id",
-        "operation",
-        "outcome",
-        "http_status",
-        "elapsed_ms",
-        "error",
-        "request",
-        "response",
-        "at",
-    ),
-)
 
 
 def note_error(session: Session, org_id: int, message: str, at: datetime) -> None:
