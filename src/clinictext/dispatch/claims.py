@@ -105,14 +105,10 @@ def claim_due(
     message_events.insert_history(
         session,
         [
-            {
-                "organization_id": r.organization_id,
-                "message_id": r.id,
-                "status": Status.SENDING.value,
-                "error_code": None,
-                "detail": None,
-                "at": chosen[r.id],  # the slot: when the worker hands it to the provider
-            }
+            # At the slot: when the worker hands it to the provider.
+            message_events.history_values(
+                r.organization_id, r.id, Status.SENDING.value, chosen[r.id]
+            )
             for r in rows
         ],
     )

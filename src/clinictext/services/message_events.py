@@ -55,16 +55,7 @@ def record(
 def record_row(session: Session, org_id: int, message_id: int, status: str, at: datetime) -> None:
     """``record`` for a text changed as a row, not loaded as an object; in ``buffered``."""
     buffer: dict[Table, list[dict[str, Any]]] = session.info[_BUFFER]
-    buffer[_HISTORY].append(
-        {
-            "organization_id": org_id,
-            "message_id": message_id,
-            "status": status,
-            "error_code": None,
-            "detail": None,
-            "at": at,
-        }
-    )
+    buffer[_HISTORY].append(history_values(org_id, message_id, status, at))
 
 
 def history_row(
@@ -75,9 +66,21 @@ def history_row(
     error_code: str | None = None,
 ) -> dict[str, Any]:
     """A row of ``message``'s history, every column (``HISTORY_COLUMNS``) but its id."""
+    return history_values(message.organization_id, message.id, status, at, detail, error_code)
+
+
+def history_values(
+    org_id: int,
+    message_id: int,
+    status: str,
+    at: datetime,
+    detail: str | None = None,
+    error_code: str | None = None,
+) -> dict[str, Any]:
+    """``history_row`` for a text known by its ids."""
     return {
-        "organization_id": message.organization_id,
-        "message_id": message.id,
+        "organization_id": org_id,
+        "message_id": message_id,
         "status": status,
         "error_code": error_code,
         "detail": detail,
