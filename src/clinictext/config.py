@@ -79,6 +79,14 @@ class Settings(BaseSettings):
         le=100_000,
         description="Webhooks waiting for the writer; more are answered 503 with Retry-After.",
     )
+    request_threads: int = Field(
+        default=4,
+        ge=1,
+        le=40,  # as many as a process keeps database connections (``store.db``)
+        description="Requests one serve process works on at once (its request threads); "
+        "more wait their turn, first come first served. Raise it when the database is on "
+        "another machine: a thread waits out every round trip.",
+    )
     opentelemetry: bool = Field(
         default=False,
         description="Trace and measure requests with OpenTelemetry (FastAPI's native "

@@ -9,6 +9,7 @@ import json
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
+import anyio.to_thread
 from fastapi import FastAPI
 from starlette.applications import Starlette
 
@@ -46,6 +47,13 @@ def create_app(
     async def lifespan(_app: FastAPI) -> AsyncIterator[None]:
         stop = asyncio.Event()
         task = None
+        # Sync routes run in the event loop's thread pool. Python runs one thread at a time,
+        # and a request gives the interpreter up at every database round trip; with 40
+        # threads (anyio's default) contending, it is handed back to whichever thread the
+        # scheduler picks, and under load some requests waited several times as long as
+        # others. A few threads cover the database's waits; the rest of the requests wait
+        # in the limiter's queue, which is first come, first served.
+        anyio.to_thread.current_default_thread_limiter().total_tokens = settings.request_threads
         async with contextlib.AsyncExitStack() as stack:
             # Starlette does not run the lifespan of mounted apps: run theirs here.
             for sub in sub_apps:

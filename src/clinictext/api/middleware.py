@@ -181,6 +181,7 @@ class HealthCheck:
         self.body = body
         self._next: asyncio.Future[None] | None = None  # the probe not yet begun
         self._runner: asyncio.Task[None] | None = None
+        self._limiter: anyio.CapacityLimiter | None = None  # made in the event loop
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if (
@@ -220,7 +221,11 @@ class HealthCheck:
         while self._next is not None:
             probed, self._next = self._next, None
             try:
-                await anyio.to_thread.run_sync(self.probe)
+                # A thread of its own: a check waits for the database, not for the
+                # requests queued for the request threads (``Settings.request_threads``).
+                if self._limiter is None:
+                    self._limiter = anyio.CapacityLimiter(1)
+                await anyio.to_thread.run_sync(self.probe, limiter=self._limiter)
             except Exception as exc:
                 probed.set_exception(exc)
                 probed.exception()  # retrieved: every waiter falls back to the route

@@ -57,11 +57,12 @@ BUSY_TIMEOUT_SECONDS = 10
 _FIRST_PAUSE = 0.0001
 _LONGEST_PAUSE = 0.001
 POOL_TIMEOUT_SECONDS = 10
-# Connections each process keeps open. Sync routes run in anyio's pool of 40 threads and each
-# holds at most one connection at a time, so a pool as large as that never makes a request
-# wait for a connection, and connections are reused rather than opened per request (opening
-# a SQLite connection and setting its pragmas cost more than a small request itself). A
-# PostgreSQL connection is a server process: a smaller pool, with overflow up to the threads.
+# Connections each process keeps open (opened when first needed). A request thread holds at
+# most one connection at a time, and there are at most 40 of them (``request_threads``), so
+# a pool this large never makes a request wait for a connection, and connections are reused
+# rather than opened per request (opening a SQLite connection and setting its pragmas cost
+# more than a small request itself). A PostgreSQL connection is a server process: a smaller
+# pool, with overflow up to the threads.
 SQLITE_POOL_SIZE = 40
 POSTGRESQL_POOL_SIZE = 20
 POSTGRESQL_MAX_OVERFLOW = 20
