@@ -16,6 +16,7 @@ import pytest
 from sqlalchemy import func, select
 from sqlalchemy.orm import Session, sessionmaker
 
+from clinictext.domain.checklist import Channel, SendKind
 from clinictext.domain.consent import ConsentAction
 from clinictext.domain.leads import LeadStage
 from clinictext.services import (
@@ -25,6 +26,7 @@ from clinictext.services import (
     lead_inactivity,
     leads,
     rules,
+    sending,
     templates,
 )
 from clinictext.services.automation_round import run_round
@@ -308,6 +310,60 @@ def test_a_text_written_but_not_handed_over_is_rewritten_for_the_new_time(
     assert text.state == "queued" and text.due_at == local(2027, 5, 12, 7, 30)
     assert clinic.round(local(2027, 5, 12, 8, 0)).sent == 0
     assert len(clinic.messages(appointment)) == 1
+
+
+def test_a_text_moved_to_another_day_keeps_within_that_days_frequency_cap(
+    clinic: Clinic,
+) -> None:
+    rule_id = clinic.rule("reminder", DAY + 3 * 60 + 30)
+    appointment = clinic.book()
+    clinic.round(local(2027, 5, 11, 6, 30))  # written, held until 08:00 on the 11th
+    (held,) = clinic.messages(appointment)
+    # Two other automated texts go to the patient at 08:00 on the 12th: that day is full
+    # (two a day), and the moved text is not counted against itself.
+    with transaction(clinic.factory) as s:
+        for n in range(2):
+            sending.queue_text(
+                s,
+                clinic.org_id,
+                clinic.patient_id,
+                Channel.CLINIC,
+                f"Your lab results are ready ({n}).",
+                actor="t",
+                send_kind=SendKind.AUTOMATED,
+                now=local(2027, 5, 12, 7, 45),
+            )
+    clinic.move(appointment, datetime(2027, 5, 13, 11, 0, tzinfo=LA), local(2027, 5, 11, 7, 0))
+    (rewritten,) = clinic.messages(appointment)
+    assert rewritten.id == held.id and rewritten.status == "scheduled"
+    # Not 08:00 on the 12th (a third that day): once the first two are a day old.
+    assert rewritten.due_at == local(2027, 5, 13, 8, 0)
+    assert clinic.texts(appointment)[rule_id].state == "queued"
+
+
+def test_a_text_moved_into_a_full_day_that_would_go_too_late_is_skipped(clinic: Clinic) -> None:
+    rule_id = clinic.rule("reminder", DAY + 3 * 60 + 30, margin=3 * 60)
+    appointment = clinic.book()
+    clinic.round(local(2027, 5, 11, 6, 30))
+    with transaction(clinic.factory) as s:
+        for n in range(2):
+            sending.queue_text(
+                s,
+                clinic.org_id,
+                clinic.patient_id,
+                Channel.CLINIC,
+                f"Your lab results are ready ({n}).",
+                actor="t",
+                send_kind=SendKind.AUTOMATED,
+                now=local(2027, 5, 12, 7, 45),
+            )
+    # Held by the cap until 08:00 on the 13th: inside three hours of a 11:00 visit.
+    clinic.move(appointment, datetime(2027, 5, 13, 11, 0, tzinfo=LA), local(2027, 5, 11, 7, 0))
+    (skipped,) = clinic.messages(appointment)
+    assert skipped.status == "canceled"
+    text = clinic.texts(appointment)[rule_id]
+    assert text.state == "skipped"
+    assert "frequency cap" in (text.reason or "")
 
 
 def test_a_canceled_appointment_sends_nothing_more(clinic: Clinic) -> None:

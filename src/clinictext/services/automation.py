@@ -24,11 +24,12 @@ from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.orm import Session
 
 from clinictext.domain import automation as rules_domain
+from clinictext.domain.checklist import SendKind
 from clinictext.domain.segments import count_segments
-from clinictext.domain.send_window import Window
 from clinictext.domain.statuses import DUE
-from clinictext.domain.window_search import NoSendWindowError, place
 from clinictext.services import audit, outbox
+from clinictext.services.errors import CannotText, Invalid
+from clinictext.services.scheduling import slot_for
 from clinictext.services.sending import SYSTEM_ACTOR
 from clinictext.services.templates import text_for
 from clinictext.store.db import for_update
@@ -202,8 +203,9 @@ def _rewrite(
     now: datetime,
 ) -> None:
     """Rewrite a written text not yet handed to the provider for the appointment's new
-    time: its body and when it goes. The frequency cap counted it already, so only the send
-    window places it; if that lands inside the margin, the text is canceled and skipped."""
+    time: its body and when it goes, placed as a new text would be (the send window, and
+    the frequency cap counting the patient's other automated texts); if that lands inside
+    the margin, the text is canceled and skipped."""
     message = session.get(Message, row.message_id)
     if message is None or message.status not in _DUE_STATUSES:
         return  # handed over (or finished): it went out with what it said
@@ -223,18 +225,15 @@ def _rewrite(
         )
     else:
         try:
-            window = Window.parse(org.send_window_start, org.send_window_end)
-            placement = place(when, window, patient.phone, patient.timezone, org.timezone)
-            send_at = placement.send_at
+            slot = slot_for(session, org, patient, SendKind.AUTOMATED, when, moving=message.id)
+        except (CannotText, Invalid) as err:  # no send window, or an unreadable one
+            skip = str(err)
+        else:
+            send_at = slot.at
             if send_at >= last:
                 skip = rules_domain.held_too_late_reason(
-                    placement.reason,
-                    send_at,
-                    appointment.starts_at,
-                    rule.do_not_send_within_minutes,
+                    slot.reason, send_at, appointment.starts_at, rule.do_not_send_within_minutes
                 )
-        except (NoSendWindowError, ValueError) as err:
-            skip = str(err)
     if skip is not None:
         if _cancel_message(session, message.id, now, skip):
             session.execute(

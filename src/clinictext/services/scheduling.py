@@ -25,8 +25,11 @@ class Slot:
     reason: str | None  # why it is held; None when it goes now
 
 
-def _automated_times(session: Session, patient: Patient, now: datetime) -> list[datetime]:
-    """When the patient's automated texts that can still count go (or went) out.
+def _automated_times(
+    session: Session, patient: Patient, now: datetime, moving: int | None
+) -> list[datetime]:
+    """When the patient's automated texts that can still count go (or went) out; the text
+    ``moving`` (one being moved to another time) does not count against itself.
 
     Reads the partial index ``ix_messages_automated_patient``: only this patient's
     automated texts of the last week and later (``counted_since``), not their whole history.
@@ -38,6 +41,7 @@ def _automated_times(session: Session, patient: Patient, now: datetime) -> list[
         # Literal, as in the index's WHERE, so that SQLite sees the index applies.
         AUTOMATED_WHERE,
         Message.status.not_in(_NOT_COUNTED),
+        *(() if moving is None else (Message.id != moving,)),
     )
     # A text without a due time counts at its creation, as the cap always has: a second
     # branch, so that each reads one range of the index.
@@ -64,13 +68,22 @@ def send_window(org: Organization) -> Window:
 
 
 def slot_for(
-    session: Session, org: Organization, patient: Patient, kind: SendKind, now: datetime
+    session: Session,
+    org: Organization,
+    patient: Patient,
+    kind: SendKind,
+    now: datetime,
+    *,
+    moving: int | None = None,
 ) -> Slot:
-    """Now for staff texts; for automated and campaign texts the next allowed moment."""
+    """Now for staff texts; for automated and campaign texts the next allowed moment from
+    ``now``. ``moving`` is a written text given a new time (an appointment moved): the
+    others count, it does not."""
     if kind is SendKind.MANUAL:
         return Slot(now, None)
     window = send_window(org)
-    times = _automated_times(session, patient, now) if kind is SendKind.AUTOMATED else []
+    automated = kind is SendKind.AUTOMATED
+    times = _automated_times(session, patient, now, moving) if automated else []
     at, reason = now, None
     for _ in range(20):
         if times:
