@@ -308,6 +308,10 @@ def test_missing_or_wrong_api_key_is_401(
     for method, path, body in [
         ("GET", "/api/v1/org", None),
         ("POST", "/api/v1/patients", {"first_name": "A", "last_name": "B"}),
+        # Input refused as well: the key is still what the caller hears about first.
+        ("POST", "/api/v1/patients", {"first_name": 7}),
+        ("GET", "/api/v1/messages/0", None),
+        ("GET", "/api/v1/patients?limit=many", None),
     ]:
         r = ready_org.client.request(method, path, json=body, headers=headers)
         assert r.status_code == 401

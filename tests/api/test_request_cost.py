@@ -13,11 +13,15 @@ import logging
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
+import pytest
+from fastapi import APIRouter
 from fastapi.testclient import TestClient
+from sqlalchemy import event
 
 from clinictext import __version__
 from clinictext.api import middleware
 from clinictext.api.app import create_app
+from clinictext.api.deps import CallerDep, each_a_unit_of_work
 from clinictext.config import Settings
 from clinictext.services import orgs
 from clinictext.store.db import session_factory, transaction
@@ -79,6 +83,44 @@ def test_an_authenticated_lookup_runs_two_queries(ready_org: Org) -> None:
     assert answer.status_code == 200
     queries = [s for s in statements if s.lstrip().upper().startswith("SELECT")]
     assert len(queries) == 2, queries  # the key, then the organization
+
+
+def test_an_authenticated_request_is_one_connection_and_one_transaction(ready_org: Org) -> None:
+    """The key is looked up in the route's own transaction, not in one of its own."""
+    engine = ready_org.client.app.state.engine  # type: ignore[attr-defined]
+    checkouts: list[object] = []
+    begins: list[object] = []
+
+    def checked_out(*_: object) -> None:
+        checkouts.append(_)
+
+    def began(conn: object) -> None:
+        begins.append(conn)
+
+    event.listen(engine, "checkout", checked_out)
+    event.listen(engine, "begin", began)
+    try:
+        answers = [
+            ready_org.get("/org"),
+            ready_org.post("/patients", {"first_name": "Ana", "last_name": "Diaz"}),
+        ]
+    finally:
+        event.remove(engine, "checkout", checked_out)
+        event.remove(engine, "begin", began)
+    assert [a.status_code for a in answers] == [200, 201]
+    assert len(checkouts) == 2 and len(begins) == 2
+
+
+def test_no_route_takes_a_caller_it_cannot_check(db_url: str) -> None:
+    """An async route, or one without a session, has no transaction to check a key in."""
+    router = APIRouter()
+
+    @router.get("/_test/caller")
+    async def caller_only(caller: CallerDep) -> dict[str, int]:
+        return {"org": caller.org_id}
+
+    with pytest.raises(TypeError, match="CallerNowDep"):
+        each_a_unit_of_work(router)
 
 
 def test_pages_carry_security_headers_and_server_timing_and_api_answers_do_not(

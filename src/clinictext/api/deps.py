@@ -66,6 +66,9 @@ def unit_of_work(endpoint: F) -> F:
     def run(*args: Any, **kwargs: Any) -> Any:
         sessions = [v for v in (*args, *kwargs.values()) if isinstance(v, Session)]
         try:
+            for name, value in kwargs.items():
+                if isinstance(value, KeyToCheck):  # checked in the route's own transaction
+                    kwargs[name] = _caller_for(sessions[0], value.key)
             result = endpoint(*args, **kwargs)
             for session in sessions:
                 session.commit()
@@ -91,10 +94,27 @@ def api_routes(routes: Iterable[BaseRoute]) -> Iterator[APIRoute]:
 
 def each_a_unit_of_work(router: APIRouter) -> None:
     """Wrap every route of ``router`` in ``unit_of_work``, before it is included anywhere
-    (including builds the app's routes from these endpoints)."""
+    (including builds the app's routes from these endpoints).
+
+    A route that takes ``CallerDep`` must be sync and take a session, in whose transaction
+    the key is checked; TypeError at start-up otherwise (use ``CallerNowDep``)."""
     for route in api_routes(router.routes):
+        if needs_caller(route) and (
+            inspect.iscoroutinefunction(route.endpoint)
+            or get_session not in {d.call for d in route.dependant.dependencies}
+        ):
+            raise TypeError(
+                f"{route.path}: CallerDep needs a sync route with a SessionDep; "
+                "an async route or one without a session takes CallerNowDep."
+            )
         if not getattr(route.endpoint, "unit_of_work", False):
             route.endpoint = unit_of_work(route.endpoint)
+
+
+def needs_caller(route: object) -> bool:
+    """Whether ``route`` authenticates its caller through ``CallerDep``."""
+    dependant = getattr(route, "dependant", None)
+    return dependant is not None and any(d.call is get_caller for d in dependant.dependencies)
 
 
 @dataclass(frozen=True)
@@ -113,13 +133,34 @@ def _unauthorized(code: str, message: str) -> HTTPException:
     )
 
 
-def get_caller(request: Request) -> Caller:
-    """Authenticate in a short read-only transaction of its own, ended in this thread."""
+@dataclass(frozen=True)
+class KeyToCheck:
+    """An API key sent as it should be, not yet looked up (see ``get_caller``)."""
+
+    key: str
+
+
+async def get_caller(request: Request) -> KeyToCheck:
+    """The caller's API key, checked in the route's own transaction.
+
+    Here only the header is read (401 when it is missing or malformed). The key is looked
+    up by ``unit_of_work``, in the route's thread and transaction, which hands the route the
+    ``Caller``. Looked up here instead, in a sync dependency, it cost a thread-pool hop of
+    its own and a transaction of its own (on PostgreSQL a pooled connection's ping, BEGIN
+    and COMMIT: three round trips) on every request.
+    """
+    return KeyToCheck(_presented_key(request))
+
+
+def get_caller_now(request: Request) -> Caller:
+    """The caller, authenticated in a short read-only transaction of its own: for routes
+    without a session of their own (async routes)."""
+    key = _presented_key(request)
     with request.app.state.read_session_factory() as session, session.begin():
-        return _authenticate(request, session)
+        return _caller_for(session, key)
 
 
-def _authenticate(request: Request, session: Session) -> Caller:
+def _presented_key(request: Request) -> str:
     header = request.headers.get("authorization", "")
     if not header:
         raise _unauthorized(
@@ -134,6 +175,10 @@ def _authenticate(request: Request, session: Session) -> Caller:
             "invalid_authorization",
             "The Authorization header must be 'Bearer ' followed by your API key.",
         )
+    return key
+
+
+def _caller_for(session: Session, key: str) -> Caller:
     row = orgs.authenticate(session, key) if len(key) <= 200 else None
     if row is None:
         raise _unauthorized(
@@ -144,4 +189,6 @@ def _authenticate(request: Request, session: Session) -> Caller:
     return Caller(org_id=row.organization_id, api_key_id=row.id)
 
 
+# The route receives a ``Caller``: ``unit_of_work`` puts it in place of the ``KeyToCheck``.
 CallerDep = Annotated[Caller, Depends(get_caller)]
+CallerNowDep = Annotated[Caller, Depends(get_caller_now)]

@@ -6,6 +6,7 @@ import logging
 from dataclasses import asdict, is_dataclass
 from typing import Any
 
+import anyio.to_thread
 from fastapi import FastAPI, Request
 from fastapi.exceptions import RequestValidationError
 from fastapi.responses import JSONResponse, Response
@@ -13,7 +14,7 @@ from sqlalchemy.exc import IntegrityError, OperationalError
 from sqlalchemy.exc import TimeoutError as PoolTimeout
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from clinictext.api import schemas
+from clinictext.api import deps, schemas
 from clinictext.api.middleware import redacted_traceback
 from clinictext.services.errors import ServiceError
 
@@ -197,6 +198,30 @@ def _page(req: Request, status: int, message: str) -> Response | None:
     return hook(req, status, message) if hook is not None else None
 
 
+def _http_error_response(exc: StarletteHTTPException, code: str, message: str) -> Response:
+    """``exc`` answered: its own code and message when it names them, and its headers."""
+    if isinstance(exc.detail, dict):
+        code, message = exc.detail.get("code", code), exc.detail.get("message", message)
+    response = error_response(exc.status_code, code, message)
+    for key, value in (exc.headers or {}).items():
+        response.headers[key] = value
+    return response
+
+
+async def _caller_refused(req: Request) -> Response | None:
+    """The 401 for a request whose input was refused before its API key was looked up
+    (the key is checked in the route's own transaction, which such a request never
+    reaches): a caller without a valid key learns that first, as on every other route.
+    None when the key is valid, or cannot be checked now (the input's error stands)."""
+    try:
+        await anyio.to_thread.run_sync(deps.get_caller_now, req)
+    except StarletteHTTPException as refused:
+        return _http_error_response(refused, "unauthorized", str(refused.detail))
+    except (OperationalError, PoolTimeout):  # no database now: the input's error stands
+        log.info("API key not checked for a refused request: database unavailable")
+    return None
+
+
 def install(app: FastAPI) -> None:
     document_errors(app)
 
@@ -217,6 +242,10 @@ def install(app: FastAPI) -> None:
         )
         if page is not None:
             return page
+        if deps.needs_caller(req.scope.get("route")):
+            refused = await _caller_refused(req)
+            if refused is not None:
+                return refused
         errors = list(exc.errors())
         content_type = req.headers.get("content-type", "")
         body_errors = [e for e in errors if tuple(e.get("loc", ()))[:1] == ("body",)]
@@ -290,12 +319,7 @@ def install(app: FastAPI) -> None:
                 "The request body could not be read as JSON (it may be nested too deeply). "
                 "Send a JSON object of the fields listed in /docs.",
             )
-        if isinstance(exc.detail, dict):
-            code, message = exc.detail.get("code", code), exc.detail.get("message", message)
-        response = error_response(exc.status_code, code, message)
-        for key, value in (exc.headers or {}).items():
-            response.headers[key] = value
-        return response
+        return _http_error_response(exc, code, message)
 
     @app.exception_handler(IntegrityError)
     async def _integrity(req: Request, exc: IntegrityError) -> Response:

@@ -2,7 +2,7 @@ from __future__ import annotations
 
 from fastapi import APIRouter, Request
 
-from clinictext.api.deps import CallerDep, SessionDep
+from clinictext.api.deps import CallerDep, CallerNowDep, SessionDep
 from clinictext.api.schemas import ConnectorErrorOut, ConnectorOut, RefreshOut
 from clinictext.services import connector
 from clinictext.services.clock import utcnow
@@ -44,7 +44,7 @@ def acknowledge(caller: CallerDep, session: SessionDep) -> dict[str, int]:
 
 
 @router.post("/connector/refresh", response_model=RefreshOut)
-async def refresh_connector(request: Request, caller: CallerDep) -> RefreshOut:
+async def refresh_connector(request: Request, caller: CallerNowDep) -> RefreshOut:
     """Re-check the provider and re-drive every pending text of the organization."""
     result = await refresh(
         request.app.state.session_factory,
