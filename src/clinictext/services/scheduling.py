@@ -26,7 +26,7 @@ class Slot:
 
 
 def _automated_times(
-    session: Session, patient: Patient, now: datetime, moving: int | None
+    session: Session, patient: Patient, now: datetime, moving: int | None = None
 ) -> list[datetime]:
     """When the patient's automated texts that can still count go (or went) out; the text
     ``moving`` (one being moved to another time) does not count against itself.
