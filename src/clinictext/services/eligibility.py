@@ -26,7 +26,7 @@ from clinictext.domain.phones import PhoneStatus
 from clinictext.domain.replies import in_conversation
 from clinictext.domain.statuses import Status
 from clinictext.services import consent as consent_service
-from clinictext.services.numbers import list_numbers
+from clinictext.services.numbers import sender_facts
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import get_patient
 from clinictext.store.models import Lead, ManualSpend, Message, Organization, Patient
@@ -152,10 +152,7 @@ def evaluate_patient(
 ) -> Verdict:
     """The full checklist for texting ``patient_id`` on ``channel``; ``segments`` prices it."""
     patient, org, lead = _patient_org_lead(session, org_id, patient_id)
-    senders = [
-        SenderFact(n.number, n.kind, Verification(n.verification), n.id)
-        for n in list_numbers(session, org_id, channel)
-    ]
+    senders = sender_facts(session, org_id, channel)
     limit = org.manual_spend_limit_cents
     facts = TextingFacts(
         sms_enabled=org.sms_enabled,

@@ -5,13 +5,13 @@ from __future__ import annotations
 from sqlalchemy import bindparam, select
 from sqlalchemy.orm import Session
 
-from clinictext.domain.checklist import Channel, Verification
+from clinictext.domain.checklist import Channel, SenderFact, Verification
 from clinictext.domain.phones import PhoneError, normalize_e164
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
 from clinictext.services.errors import Conflict, Invalid, NotFound
 from clinictext.services.orgs import get_org
-from clinictext.store.models import SenderNumber
+from clinictext.store.models import SenderNumber, table_of
 
 # Landline and toll-free numbers need the provider's confirmation before they can text.
 NEEDS_CONFIRMATION = frozenset({"landline", "toll_free"})
@@ -87,6 +87,13 @@ def list_numbers(
     return list(session.scalars(_NUMBERS_FOR, {"org_id": org_id, "purpose": purpose.value}))
 
 
+def sender_facts(session: Session, org_id: int, purpose: Channel) -> list[SenderFact]:
+    """What the checklist knows of the numbers for ``purpose``: plain rows, read for every
+    text sent."""
+    rows = session.execute(_FACTS, {"org_id": org_id, "purpose": purpose.value})
+    return [SenderFact(n, kind, Verification(v), i) for n, kind, v, i in rows]
+
+
 # Built once: the send path reads its numbers for every text.
 _NUMBERS = (
     select(SenderNumber)
@@ -94,6 +101,14 @@ _NUMBERS = (
     .order_by(SenderNumber.id)
 )
 _NUMBERS_FOR = _NUMBERS.where(SenderNumber.purpose == bindparam("purpose"))
+_SENDERS = table_of(SenderNumber).c
+_FACTS = (
+    select(_SENDERS.number, _SENDERS.kind, _SENDERS.verification, _SENDERS.id)
+    .where(
+        _SENDERS.organization_id == bindparam("org_id"), _SENDERS.purpose == bindparam("purpose")
+    )
+    .order_by(_SENDERS.id)
+)
 
 
 def get_number(session: Session, org_id: int, number_id: int) -> SenderNumber:

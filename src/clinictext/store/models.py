@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from datetime import datetime
-from typing import Any
+from typing import Any, cast
 
 from sqlalchemy import (
     JSON,
@@ -14,6 +14,7 @@ from sqlalchemy import (
     Integer,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
@@ -40,6 +41,12 @@ AUTOMATED_WHERE = text("kind = 'automated' AND direction = 'outbound'")
 
 class Base(DeclarativeBase):
     metadata = MetaData(naming_convention=NAMING)
+
+
+def table_of(model: type[Base]) -> Table:
+    """The model's table: statements of its columns return plain rows and skip the ORM's
+    execution path (measured: a third of a small read's cost on PostgreSQL)."""
+    return cast(Table, model.__table__)
 
 
 def _org_fk() -> Mapped[int]:
