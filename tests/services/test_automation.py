@@ -143,6 +143,21 @@ class Clinic:
             appointment.status = "canceled"
             automation.cancel_texts(s, appointment, now, "The appointment was canceled.")
 
+    def other_automated_texts(self, count: int, now: datetime) -> None:
+        """``count`` automated texts to the patient, written at ``now`` (not reminders)."""
+        with transaction(self.factory) as s:
+            for n in range(count):
+                sending.queue_text(
+                    s,
+                    self.org_id,
+                    self.patient_id,
+                    Channel.CLINIC,
+                    f"Your lab results are ready ({n}).",
+                    actor="t",
+                    send_kind=SendKind.AUTOMATED,
+                    now=now,
+                )
+
     def round(self, now: datetime) -> Any:
         with transaction(self.factory) as s:
             return run_round(s, now)
@@ -320,19 +335,8 @@ def test_a_text_moved_to_another_day_keeps_within_that_days_frequency_cap(
     clinic.round(local(2027, 5, 11, 6, 30))  # written, held until 08:00 on the 11th
     (held,) = clinic.messages(appointment)
     # Two other automated texts go to the patient at 08:00 on the 12th: that day is full
-    # (two a day), and the moved text is not counted against itself.
-    with transaction(clinic.factory) as s:
-        for n in range(2):
-            sending.queue_text(
-                s,
-                clinic.org_id,
-                clinic.patient_id,
-                Channel.CLINIC,
-                f"Your lab results are ready ({n}).",
-                actor="t",
-                send_kind=SendKind.AUTOMATED,
-                now=local(2027, 5, 12, 7, 45),
-            )
+    # (two a day).
+    clinic.other_automated_texts(2, local(2027, 5, 12, 7, 45))
     clinic.move(appointment, datetime(2027, 5, 13, 11, 0, tzinfo=LA), local(2027, 5, 11, 7, 0))
     (rewritten,) = clinic.messages(appointment)
     assert rewritten.id == held.id and rewritten.status == "scheduled"
@@ -341,22 +345,26 @@ def test_a_text_moved_to_another_day_keeps_within_that_days_frequency_cap(
     assert clinic.texts(appointment)[rule_id].state == "queued"
 
 
+def test_a_moved_text_is_not_counted_against_itself(clinic: Clinic) -> None:
+    with transaction(clinic.factory) as s:
+        org = s.get(Organization, clinic.org_id)
+        assert org is not None
+        org.automated_daily_cap = 1
+    clinic.rule("reminder", DAY + 3 * 60 + 30)
+    appointment = clinic.book()
+    clinic.round(local(2027, 5, 11, 6, 30))  # written, held until 08:00 on the 11th
+    # Moved to 15:00 on the 12th: due at 11:30 on the 11th. Counted at its old time, the
+    # text itself would fill that day (one a day) and hold itself until the 12th.
+    clinic.move(appointment, datetime(2027, 5, 12, 15, 0, tzinfo=LA), local(2027, 5, 11, 7, 0))
+    (rewritten,) = clinic.messages(appointment)
+    assert rewritten.due_at == local(2027, 5, 11, 11, 30)
+
+
 def test_a_text_moved_into_a_full_day_that_would_go_too_late_is_skipped(clinic: Clinic) -> None:
     rule_id = clinic.rule("reminder", DAY + 3 * 60 + 30, margin=3 * 60)
     appointment = clinic.book()
     clinic.round(local(2027, 5, 11, 6, 30))
-    with transaction(clinic.factory) as s:
-        for n in range(2):
-            sending.queue_text(
-                s,
-                clinic.org_id,
-                clinic.patient_id,
-                Channel.CLINIC,
-                f"Your lab results are ready ({n}).",
-                actor="t",
-                send_kind=SendKind.AUTOMATED,
-                now=local(2027, 5, 12, 7, 45),
-            )
+    clinic.other_automated_texts(2, local(2027, 5, 12, 7, 45))
     # Held by the cap until 08:00 on the 13th: inside three hours of a 11:00 visit.
     clinic.move(appointment, datetime(2027, 5, 13, 11, 0, tzinfo=LA), local(2027, 5, 11, 7, 0))
     (skipped,) = clinic.messages(appointment)
