@@ -12,7 +12,7 @@ One command, per backend (SQLite and a throwaway PostgreSQL):
    server wedged (requests unanswered within the timeout, connection errors).
 4. ``send``: ``POST /api/v1/messages`` one at a time at the small and the large history, ÷
    an authenticated ``GET /api/v1/org`` (one lookup) measured alongside; at 20 in flight on
-   the large history. ``burst``: 20 and 50 in flight on a fresh database with the
+   the large history (on PostgreSQL also with ``serve --processes 2``). ``burst``: 20 and 50 in flight on a fresh database with the
    dispatcher running, counting what was accepted, what failed and what hung.
 5. ``lists``: a patient's messages at the large history, and name-prefix search.
 6. ``workers``: PostgreSQL, 2 workers ÷ 1 worker end to end.
@@ -164,14 +164,25 @@ class Server:
 
 
 @contextmanager
-def serving(url: str, api_key: str, *, dispatch: bool = False) -> Iterator[Server]:
+def serving(
+    url: str, api_key: str, *, dispatch: bool = False, processes: int = 1
+) -> Iterator[Server]:
+    """``clinictext serve`` on ``url``. With ``processes`` > 1 (PostgreSQL) the carrier is a
+    standalone simulator (the mounted one lives in one process), and the pid is the
+    supervisor's, not a server process's."""
     port = free_port()
     base = f"http://127.0.0.1:{port}"
     env = base_env(CLINICTEXT_DATABASE_URL=url, CLINICTEXT_PUBLIC_URL=base)
-    args = [str(e2e.BIN), "serve", "--port", str(port)]
+    args = [str(e2e.BIN), "serve", "--port", str(port), "--processes", str(processes)]
     if not dispatch:
         args.append("--no-dispatch")
-    with started(args, env, f"{base}/healthz") as pid:
+    with ExitStack() as stack:
+        if processes > 1:
+            sim = f"http://127.0.0.1:{free_port()}"
+            sim_args = e2e.simulator_args(int(sim.rsplit(":", 1)[1]))
+            stack.enter_context(started(sim_args, env, f"{sim}/_control/chaos"))
+            env.update(e2e.carrier_env(sim))
+        pid = stack.enter_context(started(args, env, f"{base}/healthz"))
         yield Server(base, pid, api_key)
 
 
@@ -305,20 +316,28 @@ def measure_send_one(
 
 
 def measure_send_concurrent(
-    server: Server, seeded: seeding.Seeded, sizes: Sizes, backend: str, out: dict[str, Any]
+    server: Server,
+    seeded: seeding.Seeded,
+    sizes: Sizes,
+    backend: str,
+    out: dict[str, Any],
+    processes: int = 1,
 ) -> list[Row]:
-    with maybe_profiled(server.pid, "send_20_in_flight", out):
-        result = run_load(
-            _send_spec(server, seeded.sample_patient_ids[::-1]), sizes.concurrent, 20, timeout=30
-        )
-    out["send_20_in_flight"] = {**result.summary(), "history": seeded.messages}
+    """20 sends in flight; ``processes`` says how many the server runs (profiled only with
+    one: the pid of several is their supervisor's)."""
+    key = "send_20_in_flight" + (f"_{processes}_processes" if processes > 1 else "")
+    patients = seeded.sample_patient_ids[:: -1 if processes == 1 else 1]  # not the same ones
+    with maybe_profiled(server.pid, key, out) if processes == 1 else ExitStack():
+        result = run_load(_send_spec(server, patients), sizes.concurrent, 20, timeout=30)
+    out[key] = {**result.summary(), "history": seeded.messages, "processes": processes}
     p99 = result.percentile(99)
     accepted = result.ok((202,))
+    shape = f", serve --processes {processes}" if processes > 1 else ""
     return [
         Row(
             backend,
             "send",
-            f"POST /messages 20 in flight, {seeded.messages:,} stored",
+            f"POST /messages 20 in flight, {seeded.messages:,} stored{shape}",
             f"p99 {fmt(p99)} ms, {fmt(result.rate)} req/s, {accepted}/{result.total} accepted",
             "p99 ≤ 100 ms",
             None,
@@ -710,6 +729,15 @@ def run_backend(backend: str, sizes: Sizes, wanted: set[str]) -> tuple[list[Row]
                         rows.run(
                             "webhooks",
                             lambda: measure_webhooks(server, big, phones, sizes, backend, out),
+                        )
+                if small and backend == "postgresql":
+                    # The API's scale-out on one machine: a process a core.
+                    with serving(url, seeded.api_key, processes=2) as server:
+                        rows.run(
+                            "send",
+                            lambda: measure_send_concurrent(
+                                server, big, sizes, backend, out, processes=2
+                            ),
                         )
     if "burst" in wanted:
         rows.run("burst", lambda: measure_burst(backend, sizes, out))

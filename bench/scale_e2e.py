@@ -83,6 +83,18 @@ def simulator_args(port: int) -> list[str]:
     return [str(BIN), "simulator", "--host", "127.0.0.1", "--port", str(port)]
 
 
+def carrier_env(simulator: str) -> dict[str, str]:
+    """The settings that send through the Twilio adapter to a standalone simulator."""
+    return {
+        "CLINICTEXT_PROVIDER": "twilio",
+        "CLINICTEXT_TWILIO_ACCOUNT_SID": SIMULATOR_ACCOUNT_SID,
+        "CLINICTEXT_TWILIO_AUTH_TOKEN": SIMULATOR_AUTH_TOKEN,
+        "CLINICTEXT_TWILIO_API_BASE_URL": simulator,
+        "CLINICTEXT_TWILIO_MESSAGING_BASE_URL": simulator,
+        "CLINICTEXT_TWILIO_NUMBERS_BASE_URL": simulator,
+    }
+
+
 def _sink_delivered(url: str) -> tuple[int, float | None]:
     """Callbacks ``delivered`` the sink has had, and the wall-clock time of the last."""
     import json
@@ -248,16 +260,7 @@ def end_to_end(
             procs["simulator"] = stack.enter_context(
                 started(simulator_args(sim_port), base_env(**extra), f"{sim}/_control/chaos")
             )
-            extra.update(
-                {
-                    "CLINICTEXT_PROVIDER": "twilio",
-                    "CLINICTEXT_TWILIO_ACCOUNT_SID": SIMULATOR_ACCOUNT_SID,
-                    "CLINICTEXT_TWILIO_AUTH_TOKEN": SIMULATOR_AUTH_TOKEN,
-                    "CLINICTEXT_TWILIO_API_BASE_URL": sim,
-                    "CLINICTEXT_TWILIO_MESSAGING_BASE_URL": sim,
-                    "CLINICTEXT_TWILIO_NUMBERS_BASE_URL": sim,
-                }
-            )
+            extra.update(carrier_env(sim))
         env = base_env(**extra)
         serve = [str(BIN), "serve", "--port", str(port)]
         if not in_serve:

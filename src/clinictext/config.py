@@ -7,6 +7,8 @@ from typing import Literal
 
 from pydantic import Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
+from sqlalchemy.engine import make_url
+from sqlalchemy.exc import ArgumentError
 
 ENV_PREFIX = "CLINICTEXT_"
 
@@ -128,6 +130,35 @@ class Settings(BaseSettings):
                     "without sending real texts."
                 )
         return self
+
+    def several_processes_refused(self) -> str | None:
+        """Why ``serve`` cannot run as several processes on these settings; None if it can.
+
+        Several processes need a database many processes write to at once, and a carrier
+        outside the process: the built-in simulator keeps what it was sent in memory, so
+        each process would have its own and ask the wrong one about a text."""
+        if _backend(self.database_url) != "postgresql":
+            return (
+                "Several serve processes need PostgreSQL: SQLite lets one process write at a "
+                "time, and only within one process do writers take turns in order. Use "
+                "--processes 1 with SQLite, or set CLINICTEXT_DATABASE_URL to PostgreSQL."
+            )
+        if self.provider == "simulator":
+            return (
+                "The built-in carrier simulator lives inside the serve process, so several "
+                "processes would each have their own. Run it alone (clinictext simulator) "
+                "and point serve at it with CLINICTEXT_PROVIDER=twilio and "
+                "CLINICTEXT_TWILIO_API_BASE_URL, or use --processes 1."
+            )
+        return None
+
+
+def _backend(url: str) -> str:
+    """The database a SQLAlchemy URL names (``sqlite``, ``postgresql``); "" if unreadable."""
+    try:
+        return make_url(url).get_backend_name()
+    except ArgumentError:
+        return ""
 
 
 class SettingsError(SystemExit):

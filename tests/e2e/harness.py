@@ -137,10 +137,11 @@ class Server:
     log: Path
     env: dict[str, str]
     http: httpx.Client = field(default_factory=lambda: httpx.Client(timeout=30))
+    carrier: str | None = None  # a standalone simulator's URL; else the mounted one
 
     @property
     def simulator_url(self) -> str:
-        return self.base + "/simulator"
+        return self.carrier or self.base + "/simulator"
 
     # -- the command line, against the server's database ---------------------------------------
 
@@ -305,7 +306,9 @@ class Clinic:
 # --- starting and stopping -------------------------------------------------------------------
 
 
-def _server_env(db_url: str, port: int, seed: int | None) -> dict[str, str]:
+def _server_env(
+    db_url: str, port: int, seed: int | None, carrier: str | None = None
+) -> dict[str, str]:
     env = {
         **os.environ,
         "CLINICTEXT_DATABASE_URL": db_url,
@@ -315,6 +318,18 @@ def _server_env(db_url: str, port: int, seed: int | None) -> dict[str, str]:
     }
     for name in ("CLINICTEXT_TWILIO_ACCOUNT_SID", "CLINICTEXT_TWILIO_AUTH_TOKEN"):
         env.pop(name, None)
+    if carrier is not None:  # the Twilio adapter, speaking to a standalone simulator
+        env.update(
+            {
+                "CLINICTEXT_PROVIDER": "twilio",
+                "CLINICTEXT_TWILIO_ACCOUNT_SID": SIMULATOR_ACCOUNT_SID,
+                "CLINICTEXT_TWILIO_AUTH_TOKEN": SIMULATOR_AUTH_TOKEN,
+                **{
+                    f"CLINICTEXT_TWILIO_{api}_BASE_URL": carrier
+                    for api in ("API", "MESSAGING", "NUMBERS")
+                },
+            }
+        )
     if seed is not None:
         env["CLINICTEXT_SIMULATOR_SEED"] = str(seed)
     else:
@@ -343,11 +358,15 @@ def running_server(
     log_name: str = "server.log",
     stop_timeout: float = STOP_TIMEOUT,
     serve_args: Iterable[str] = (),
+    port: int | None = None,
+    carrier: str | None = None,
 ) -> Iterator[Server]:
-    """Migrate ``db_url`` with the CLI, start ``clinictext serve`` on a free port, wait for
-    /healthz; always stop the server afterwards (SIGTERM, then kill after ``stop_timeout``)."""
-    port = free_port()
-    env = _server_env(db_url, port, seed)
+    """Migrate ``db_url`` with the CLI, start ``clinictext serve`` on ``port`` (a free one
+    by default), wait for /healthz; always stop the server afterwards (SIGTERM, then kill
+    after ``stop_timeout``). With ``carrier``, the URL of a standalone simulator
+    (``standalone_simulator``), it sends through the Twilio adapter to that simulator."""
+    port = port or free_port()
+    env = _server_env(db_url, port, seed, carrier)
     upgrade = subprocess.run(
         [CLINICTEXT, "db", "upgrade"],
         env=env,
@@ -366,7 +385,7 @@ def running_server(
             stderr=subprocess.STDOUT,
             env=env,
         )
-    server = Server(f"http://127.0.0.1:{port}", db_url, process, log, env)
+    server = Server(f"http://127.0.0.1:{port}", db_url, process, log, env, carrier=carrier)
     try:
         deadline = time.monotonic() + STARTUP_TIMEOUT
         while True:
@@ -386,6 +405,37 @@ def running_server(
     finally:
         server.http.close()
         stop(process, stop_timeout)
+
+
+@contextmanager
+def standalone_simulator(workdir: Path, server_port: int) -> Iterator[str]:
+    """``clinictext simulator`` on a free port, its replies posted to the server that will
+    listen on ``server_port``; its URL. Always stopped afterwards."""
+    port = free_port()
+    url = f"http://127.0.0.1:{port}"
+    env = _server_env("sqlite://", server_port, None)
+    with (workdir / "simulator.log").open("wb") as out:
+        process = subprocess.Popen(
+            [CLINICTEXT, "simulator", "--host", "127.0.0.1", "--port", str(port)],
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            env=env,
+        )
+    try:
+        with httpx.Client(timeout=1) as http:
+
+            def up() -> bool:
+                if process.poll() is not None:
+                    pytest.fail(f"the simulator exited ({process.returncode})")
+                try:
+                    return http.get(url + "/_control/chaos").status_code == 200
+                except httpx.HTTPError:
+                    return False
+
+            wait_until(up, STARTUP_TIMEOUT, "the simulator to answer")
+        yield url
+    finally:
+        stop(process)
 
 
 @contextmanager

@@ -5,7 +5,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import json
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -26,6 +28,12 @@ from clinictext.providers.factory import (
     simulator_seed,
 )
 from clinictext.store.db import make_engine, read_only, session_factory
+
+# ``serve --processes N`` runs N processes that each build the app by name
+# (``PROCESS_APP``, uvicorn's factory); this variable tells them whether to run the
+# dispatcher, as ``serve`` itself was told.
+PROCESS_APP = "clinictext.api.app:process_app"
+PROCESS_DISPATCH_VARIABLE = "CLINICTEXT_SERVE_DISPATCH"
 
 
 def create_app(
@@ -144,4 +152,14 @@ def create_app(
     # Outermost: providers' webhooks skip the framework (``api.webhook_fastpath``).
     webhook_fastpath.install(app)
 
+    return app
+
+
+def process_app() -> FastAPI:
+    """The app of one of ``serve --processes N``'s processes: settings from the environment,
+    the dispatcher if ``serve`` runs it. Each process that runs it is one more dispatch
+    worker on the shared PostgreSQL, as a ``clinictext worker`` would be."""
+    app = create_app(dispatcher=os.environ.get(PROCESS_DISPATCH_VARIABLE) == "1")
+    # As ``serve`` does for one process: what is loaded now lives as long as the process.
+    gc.freeze()
     return app

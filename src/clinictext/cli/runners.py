@@ -12,11 +12,11 @@ import gc
 import logging
 import os
 import signal
-from typing import Annotated
+from typing import Annotated, Any
 
 import typer
 
-from clinictext.cli import console, session_maker
+from clinictext.cli import console, err_console, session_maker
 from clinictext.config import get_settings
 from clinictext.services import demo
 from clinictext.store.db import make_engine, session_factory, transaction, upgrade
@@ -56,15 +56,29 @@ def serve(
             "left out).",
         ),
     ] = True,
+    processes: Annotated[
+        int,
+        typer.Option(
+            min=1,
+            max=64,
+            help="Server processes sharing the port, each running the dispatcher too unless "
+            "--no-dispatch (PostgreSQL only). A Python process uses about one core: one a "
+            "core, less the database's share.",
+        ),
+    ] = 1,
 ) -> None:
     """Apply migrations and run the API, the webhooks, the dispatcher and (with the
-    simulator provider) the carrier simulator, in one process."""
+    simulator provider) the carrier simulator, in one process (or several, on PostgreSQL)."""
     import uvicorn
 
-    from clinictext.api.app import create_app
+    from clinictext.api.app import PROCESS_APP, PROCESS_DISPATCH_VARIABLE, create_app
 
     _public_url_for(host, port)
     settings = get_settings()
+    refused = settings.several_processes_refused() if processes > 1 else None
+    if refused:
+        err_console.print(f"[red]Error:[/red] {refused}")
+        raise typer.Exit(2)
     if settings.provider == "simulator":
         console.print(
             "[bold black on yellow] SIMULATOR MODE: NO REAL TEXTS ARE SENT. [/] Every text goes "
@@ -88,19 +102,27 @@ def serve(
             console.print(f"  sign in as {email} / {password} ({role})")
         for email, password, role in demo.SETUP_USERS:
             console.print(f"  {demo.SETUP_ORG}: {email} / {password} ({role})")
+    options: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "log_level": settings.log_level.lower(),
+        "access_log": access_log,
+        "timeout_graceful_shutdown": GRACEFUL_SHUTDOWN_SECONDS,
+    }
+    if processes > 1:
+        # uvicorn's supervisor starts the processes, restarts one that dies, and stops them
+        # all on SIGTERM; each builds its own app (its own connections, webhook writer and
+        # dispatcher) from the environment, which it inherits.
+        os.environ[PROCESS_DISPATCH_VARIABLE] = "1" if dispatch else "0"
+        console.print(f"{processes} server processes on port {port}.")
+        uvicorn.run(PROCESS_APP, factory=True, workers=processes, **options)
+        return
     app = create_app(settings, dispatcher=dispatch)
     # What is loaded now (modules, templates, the app) lives as long as the process: keep it
     # out of the collector's full sweeps, which otherwise walk it again during any request
     # that allocates many objects (measured: a 500-text conversation's p95 halves).
     gc.freeze()
-    uvicorn.run(
-        app,
-        host=host,
-        port=port,
-        log_level=settings.log_level.lower(),
-        access_log=access_log,
-        timeout_graceful_shutdown=GRACEFUL_SHUTDOWN_SECONDS,
-    )
+    uvicorn.run(app, **options)
 
 
 def worker() -> None:
