@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime
+from typing import Protocol
 
 from sqlalchemy import select, union_all
 from sqlalchemy.orm import Session
@@ -14,9 +15,38 @@ from clinictext.domain.send_window import Window
 from clinictext.domain.statuses import Status
 from clinictext.domain.window_search import NoSendWindowError, place
 from clinictext.services.errors import CannotText, Invalid
-from clinictext.store.models import AUTOMATED_WHERE, Message, Organization, Patient
+from clinictext.store.models import AUTOMATED_WHERE, Message
 
 _NOT_COUNTED = (Status.CANCELED.value, Status.FAILED.value)
+
+
+class ScheduledOrg(Protocol):
+    """What scheduling reads of an organization: a ``models.Organization``, or the plain row
+    the send path reads (``eligibility.OrgFacts``)."""
+
+    @property
+    def timezone(self) -> str: ...
+    @property
+    def send_window_start(self) -> str: ...
+    @property
+    def send_window_end(self) -> str: ...
+    @property
+    def automated_daily_cap(self) -> int: ...
+    @property
+    def automated_weekly_cap(self) -> int: ...
+
+
+class ScheduledPatient(Protocol):
+    """What scheduling reads of a patient (``models.Patient`` or ``eligibility.PatientFacts``)."""
+
+    @property
+    def id(self) -> int: ...
+    @property
+    def organization_id(self) -> int: ...
+    @property
+    def phone(self) -> str | None: ...
+    @property
+    def timezone(self) -> str | None: ...
 
 
 @dataclass(frozen=True)
@@ -26,7 +56,7 @@ class Slot:
 
 
 def _automated_times(
-    session: Session, patient: Patient, now: datetime, moving: int | None = None
+    session: Session, patient: ScheduledPatient, now: datetime, moving: int | None = None
 ) -> list[datetime]:
     """When the patient's automated texts that can still count go (or went) out; the text
     ``moving`` (one being moved to another time) does not count against itself.
@@ -55,7 +85,7 @@ def _automated_times(
     )
 
 
-def send_window(org: Organization) -> Window:
+def send_window(org: ScheduledOrg) -> Window:
     """The organization's send window; Invalid when its stored times are unreadable."""
     try:
         return Window.parse(org.send_window_start, org.send_window_end)
@@ -69,8 +99,8 @@ def send_window(org: Organization) -> Window:
 
 def slot_for(
     session: Session,
-    org: Organization,
-    patient: Patient,
+    org: ScheduledOrg,
+    patient: ScheduledPatient,
     kind: SendKind,
     now: datetime,
     *,

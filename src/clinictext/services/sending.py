@@ -16,7 +16,7 @@ from clinictext.domain.segments import count_segments
 from clinictext.domain.statuses import Status
 from clinictext.services import audit
 from clinictext.services.clock import utcnow
-from clinictext.services.eligibility import evaluate_patient
+from clinictext.services.eligibility import OrgFacts, evaluate_patient
 from clinictext.services.errors import CannotText, Invalid
 from clinictext.services.messages import store_new, store_new_audited
 from clinictext.services.scheduling import slot_for
@@ -69,7 +69,7 @@ class Queued:
     message: Message
     detail: str | None
     sender: SenderFact
-    organization: Organization
+    organization: OrgFacts
 
 
 def queue_text(
@@ -183,7 +183,7 @@ def _message_only(queue: Callable[P, Queued]) -> Callable[P, Message]:
 send = _message_only(queue_text)
 
 
-def _link_policy(org: Organization, body: str) -> LinkFinding | None:
+def _link_policy(org: OrgFacts, body: str) -> LinkFinding | None:
     """Apply the organization's link policy to a staff text: ``LinkBlocked`` under block,
     the warning finding under warn, None without a link."""
     finding = link_finding(body, LinkPolicy(org.url_policy or LinkPolicy.WARN))
