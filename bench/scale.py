@@ -12,8 +12,9 @@ One command, per backend (SQLite and a throwaway PostgreSQL):
    server wedged (requests unanswered within the timeout, connection errors).
 4. ``send``: ``POST /api/v1/messages`` one at a time at the small and the large history, ÷
    an authenticated ``GET /api/v1/org`` (one lookup) measured alongside; at 20 in flight on
-   the large history (on PostgreSQL also with ``serve --processes 2``). ``burst``: 20 and 50 in flight on a fresh database with the
-   dispatcher running, counting what was accepted, what failed and what hung.
+   the large history (on PostgreSQL also with ``serve --processes 2``). ``burst``: 20 and
+   50 in flight on a fresh database with the dispatcher running, counting what was
+   accepted, what failed and what hung.
 5. ``lists``: a patient's messages at the large history, and name-prefix search.
 6. ``workers``: PostgreSQL, 2 workers ÷ 1 worker end to end.
 7. ``memory``: resident sets of the server, the worker and a standalone simulator at the
