@@ -70,3 +70,22 @@ def test_a_disposed_engine_is_left_alone_and_its_log_folded_in(tmp_path: Path) -
     # Every connection on the file is closed, so the last one folded the log in: the file
     # alone holds the data (copying it, as the tests' template does, copies everything).
     assert not Path(f"{db}-wal").exists()
+
+
+def test_an_idle_engine_keeps_no_connection_of_the_thread(tmp_path: Path) -> None:
+    db = tmp_path / "t.db"
+    engine = make_engine(f"sqlite:///{db}")
+    try:
+        with engine.begin() as conn:
+            conn.execute(text("CREATE TABLE t (id INTEGER PRIMARY KEY)"))
+        wait_for_rounds(checkpointer.rounds)
+        # Nothing written since: the next round finds the log as it left it and lets go.
+        wait_for_rounds(checkpointer.rounds)
+        assert engine not in checkpointer._connections
+        before = checkpointer._seen[engine]
+        with engine.begin() as conn:
+            conn.execute(text("INSERT INTO t DEFAULT VALUES"))
+        wait_for_rounds(checkpointer.rounds)
+        assert checkpointer._seen[engine] != before  # written again: checkpointed again
+    finally:
+        engine.dispose()

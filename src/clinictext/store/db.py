@@ -18,6 +18,7 @@ the same bound; every other statement keeps SQLite's own handler.
 
 from __future__ import annotations
 
+import os
 import sqlite3
 import threading
 import time
@@ -173,7 +174,8 @@ class _Checkpointer:
     the thread.
 
     The thread has a connection of its own per engine, not one of the pool's: it never
-    waits for the pool, nor shows in it. It closes that connection when the engine is
+    waits for the pool, nor shows in it. It closes that connection when nothing was written
+    since its last round (the log's size and time, one ``stat``), and when the engine is
     disposed, before ``dispose`` returns, so the last connection to close still folds the
     log into the file. Hand-written: SQLite offers the pragma, not the thread.
     """
@@ -183,6 +185,8 @@ class _Checkpointer:
         self._connections: weakref.WeakKeyDictionary[Engine, sqlite3.Connection] = (
             weakref.WeakKeyDictionary()
         )
+        # The log's size and time when last checkpointed: unchanged, there is nothing to do.
+        self._seen: weakref.WeakKeyDictionary[Engine, tuple[int, int]] = weakref.WeakKeyDictionary()
         self._guard = threading.Lock()
         self._thread: threading.Thread | None = None
         self.rounds = 0  # rounds run (for tests)
@@ -201,9 +205,13 @@ class _Checkpointer:
         returns (a round in progress finishes first)."""
         with self._guard:
             self._files.pop(engine, None)
-            connection = self._connections.pop(engine, None)
-            if connection is not None:
-                connection.close()
+            self._seen.pop(engine, None)
+            self._close(engine)
+
+    def _close(self, engine: Engine) -> None:
+        connection = self._connections.pop(engine, None)
+        if connection is not None:
+            connection.close()
 
     def _run(self) -> None:
         while True:
@@ -214,6 +222,17 @@ class _Checkpointer:
                 self.rounds += 1
 
     def _checkpoint(self, engine: Engine, path: str) -> None:
+        try:
+            log = os.stat(path + "-wal")
+        except OSError:  # no log (no connection open on the file), or the file is gone
+            self._close(engine)
+            return
+        seen = (log.st_size, log.st_mtime_ns)
+        if self._seen.get(engine) == seen:
+            # Nothing written since the last round: a checkpoint would copy nothing, and an
+            # idle engine need not keep a connection open.
+            self._close(engine)
+            return
         connection = self._connections.get(engine)
         try:
             if connection is None:
@@ -224,6 +243,7 @@ class _Checkpointer:
                 )
                 self._connections[engine] = connection
             connection.execute("PRAGMA wal_checkpoint(PASSIVE)").fetchall()
+            self._seen[engine] = seen
         except sqlite3.Error:
             pass  # busy, or the file is gone: the next round, or SQLite's own checkpoint
 
