@@ -9,13 +9,13 @@ backstop.
 
 from __future__ import annotations
 
-import time
 from pathlib import Path
 
 import pytest
 from sqlalchemy import text
 
 from clinictext.store.db import AUTOCHECKPOINT_PAGES, checkpointer, make_engine
+from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.timeout(120)
 
@@ -25,11 +25,13 @@ ROW = "x" * 200_000  # about 50 pages a commit
 
 
 def wait_for_rounds(after: int, timeout: float = 30) -> None:
-    """Until the checkpoint thread has run at least one round more than ``after``."""
-    deadline = time.monotonic() + timeout
-    while checkpointer.rounds <= after + 1:  # a round that began before may not see it
-        assert time.monotonic() < deadline, "the checkpoint thread did not run"
-        time.sleep(0.01)
+    """Until the checkpoint thread has run a whole round that began after ``after``."""
+    wait_until(
+        lambda: checkpointer.rounds > after + 1,  # a round under way may not see the write
+        timeout,
+        "a round of the checkpoint thread",
+        lambda: checkpointer.rounds,
+    )
 
 
 def test_the_log_is_copied_back_by_the_thread_and_stays_short(tmp_path: Path) -> None:
