@@ -37,17 +37,18 @@ from clinictext.store.models import ConsentEventRow, Message
 
 PHONE = "+14155550123"
 CLINIC = "+15005550006"
-_TEMPLATE: Path | None = None
+# Migrated once, copied for each run; the directory goes when the test process ends.
+_TEMPLATE_DIR: tempfile.TemporaryDirectory[str] | None = None
 _sids = itertools.count(1)
 
 
 def template() -> Path:
-    global _TEMPLATE
-    if _TEMPLATE is None:
-        path = Path(tempfile.mkdtemp(prefix="consent-machine-")) / "template.db"
-        upgrade(f"sqlite:///{path}")
-        _TEMPLATE = path
-    return _TEMPLATE
+    global _TEMPLATE_DIR
+    if _TEMPLATE_DIR is None:
+        made = tempfile.TemporaryDirectory(prefix="consent-machine-")
+        upgrade(f"sqlite:///{Path(made.name) / 'template.db'}")
+        _TEMPLATE_DIR = made
+    return Path(_TEMPLATE_DIR.name) / "template.db"
 
 
 class ConsentMachine(RuleBasedStateMachine):
