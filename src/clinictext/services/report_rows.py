@@ -17,7 +17,7 @@ batch goes there with all of its reports, in order.
 from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
@@ -57,6 +57,17 @@ class TextRow:
     provider_id: str | None
     moved_at: datetime | None = None  # when a report of this batch moved it forward
     named: bool = False  # a report of this batch recorded its provider id
+
+    # Built directly, not with ``dataclasses.replace``: that looks the fields up on every
+    # call, and a batch of answers or callbacks makes two or three of these for each text.
+    def naming(self, provider_id: str) -> TextRow:
+        return TextRow(self.id, self.organization_id, self.status, provider_id, self.moved_at, True)
+
+    def moving(self, status: Status, at: datetime) -> TextRow:
+        return TextRow(self.id, self.organization_id, status, self.provider_id, at, self.named)
+
+    def written(self) -> TextRow:
+        return TextRow(self.id, self.organization_id, self.status, self.provider_id)
 
 
 class ReportRows:
@@ -99,9 +110,9 @@ class ReportRows:
             if action.verb is Verb.IGNORE or action.status is None:
                 continue
             if row.provider_id is None:
-                row = replace(row, provider_id=report.provider_id, named=True)
+                row = row.naming(report.provider_id)
             if action.status is not row.status:
-                row = replace(row, status=action.status, moved_at=now)
+                row = row.moving(action.status, now)
                 history.append((row.organization_id, row.id, action.status.value, now))
         self.rows[message_id] = row
         self._history.extend(history)
@@ -128,4 +139,6 @@ class ReportRows:
         for org_id, message_id, status, at in self._history:
             message_events.record_row(session, org_id, message_id, status, at)
         self._history.clear()
-        self.rows = {k: replace(row, moved_at=None, named=False) for k, row in self.rows.items()}
+        for k, row in self.rows.items():
+            if row.moved_at is not None or row.named:
+                self.rows[k] = row.written()
