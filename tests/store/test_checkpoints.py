@@ -2,7 +2,7 @@
 
 A commit that makes the log reach SQLite's mark copies it back itself, and waits for the
 copy: under a burst of writes that was the slowest hundredth of webhook answers. The
-checkpoint thread (``store.db.checkpointer``) copies it in the background instead, so the
+checkpoint thread (``store.checkpoints``) copies it in the background instead, so the
 log starts again from its beginning and stays short; SQLite's own checkpoint is only the
 backstop.
 """
@@ -14,7 +14,8 @@ from pathlib import Path
 import pytest
 from sqlalchemy import text
 
-from clinictext.store.db import AUTOCHECKPOINT_PAGES, checkpointer, make_engine
+from clinictext.store.checkpoints import AUTOCHECKPOINT_PAGES, checkpointer
+from clinictext.store.db import make_engine
 from tests.e2e.harness import wait_until
 
 pytestmark = pytest.mark.timeout(120)
