@@ -1,4 +1,4 @@
-"""``store.db.InsertChain``: a new row and the rows that name it, written together."""
+"""``store.bulk.InsertChain``: a new row and the rows that name it, written together."""
 
 from __future__ import annotations
 

@@ -1,4 +1,4 @@
-"""``store.db.InsertRows`` and ``UpdateRows``: many rows in one statement on PostgreSQL,
+"""``store.bulk.InsertRows`` and ``UpdateRows``: many rows in one statement on PostgreSQL,
 an executemany elsewhere, with the same result."""
 
 from __future__ import annotations
@@ -8,7 +8,8 @@ from datetime import UTC, datetime, timedelta
 from sqlalchemy import Engine, Table, null, select
 from sqlalchemy.orm import Session, sessionmaker
 
-from clinictext.store.db import InsertRows, UpdateRows, transaction
+from clinictext.store.bulk import InsertRows, UpdateRows
+from clinictext.store.db import transaction
 from clinictext.store.models import Message, MessageEvent
 from tests.support import counting, queue_texts, seed_clinic
 

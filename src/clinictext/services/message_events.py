@@ -27,7 +27,7 @@ from typing import Any
 from sqlalchemy import Table
 from sqlalchemy.orm import Session
 
-from clinictext.store.db import InsertRows
+from clinictext.store.bulk import InsertRows
 from clinictext.store.models import Commlog, Message, MessageEvent
 
 _BUFFER = "clinictext_message_events"

@@ -34,7 +34,7 @@ from clinictext.services import connector as connectors
 from clinictext.services.errors import Invalid, NotFound
 from clinictext.services.orgs import get_org
 from clinictext.services.patients import Page, get_patient, parse_cursor
-from clinictext.store.db import InsertChain, InsertMany
+from clinictext.store.bulk import InsertChain, InsertMany
 from clinictext.store.models import (
     AuditEvent,
     Commlog,

@@ -27,7 +27,8 @@ from sqlalchemy.orm import Session
 from clinictext.domain.reports import Recorded, Report, Verb, decide, is_plain
 from clinictext.domain.statuses import Status
 from clinictext.services import message_events
-from clinictext.store.db import LockingSelect, UpdateRows
+from clinictext.store.bulk import UpdateRows
+from clinictext.store.db import LockingSelect
 from clinictext.store.models import Message
 
 _MESSAGES: Table = Message.__table__  # type: ignore[assignment]
